@@ -1,0 +1,53 @@
+"""The response envelope: ``status``, ``message``, ``handle_time`` and, on failure, ``code``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from cdnpanel.errors import CdnpanelError, TimestampOutOfRange
+from cdnpanel.protocol.codes import Code
+from cdnpanel.protocol.errors import code_for
+
+__all__ = ["encode_failure", "encode_success", "failure_members", "format_handle_time"]
+
+
+def format_handle_time(seconds: float) -> str:
+    """``"0.0004 seconds"``, the form the seed pages show."""
+    return f"{seconds:.4f} seconds"
+
+
+def encode_success(message: str, members: Mapping[str, Any], *, elapsed: float) -> bytes:
+    body: dict[str, Any] = dict(members)
+    body["message"] = message
+    body["status"] = "success"
+    body["handle_time"] = format_handle_time(elapsed)
+    return orjson.dumps(body)
+
+
+def failure_members(error: BaseException) -> tuple[Code, dict[str, Any]]:
+    """The code and body members for an error; unexpected errors reveal nothing inside."""
+    code = code_for(error)
+    if isinstance(error, CdnpanelError):
+        message = error.message
+    else:
+        message = f"{code.title}; the server log has the details"
+    members: dict[str, Any] = {"status": "failure", "code": code.code, "message": message}
+    param = getattr(error, "param", None)
+    if param is not None:
+        members["param"] = param
+    fields = getattr(error, "fields", None)
+    if fields is not None:
+        members["fields"] = list(fields)
+    if isinstance(error, TimestampOutOfRange):
+        members["server_time"] = error.server_time
+    return code, members
+
+
+def encode_failure(error: BaseException, *, elapsed: float) -> tuple[int, bytes]:
+    """HTTP status and body for an error."""
+    code, members = failure_members(error)
+    members["handle_time"] = format_handle_time(elapsed)
+    return code.http_status, orjson.dumps(members)

@@ -1,0 +1,151 @@
+"""Parse a request's JSON text into its envelope (who, when, which command) and parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cdnpanel.errors import (
+    InvalidParameter,
+    MalformedRequest,
+    MissingFields,
+    TimestampOutOfRange,
+)
+from cdnpanel.protocol.signing import SIGNATURE_MEMBER, decode_signature, signed_text_candidates
+
+__all__ = ["ENVELOPE_FIELDS", "SignedRequest", "check_timestamp", "parse_request"]
+
+# Members that belong to the envelope, not to the command's parameters.
+ENVELOPE_FIELDS = frozenset({"command", "api_key", "cdn", "cdn_id", "timestamp", SIGNATURE_MEMBER})
+_MAX_NAME = 128
+_MAX_INT = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """A parsed request whose signature has not been checked yet."""
+
+    text: str
+    members: dict[str, Any] = field(repr=False)
+    command: str
+    cdn: int
+    api_key: str
+    timestamp: int
+    signature: bytes = field(repr=False)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.members.items() if k not in ENVELOPE_FIELDS}
+
+    def signed_text_candidates(self) -> Iterator[str]:
+        return signed_text_candidates(self.text, self.members)
+
+
+def parse_request(text: str) -> SignedRequest:
+    """Read the envelope out of the JSON text; raise what a client must fix, naming it."""
+    members = _load_object(text)
+    missing = [name for name in ("command", "api_key", "timestamp", SIGNATURE_MEMBER) if name not in members]
+    if "cdn" not in members and "cdn_id" not in members:
+        missing.insert(1, "cdn")
+    if missing:
+        raise MissingFields(missing)
+    return SignedRequest(
+        text=text,
+        members=members,
+        command=_short_string(members, "command"),
+        cdn=_cdn(members),
+        api_key=_short_string(members, "api_key"),
+        timestamp=_timestamp(members["timestamp"]),
+        signature=decode_signature(members[SIGNATURE_MEMBER]),
+    )
+
+
+def check_timestamp(timestamp: int, *, now: float, window: int) -> None:
+    """Refuse a timestamp further than ``window`` seconds from ``now`` (both UTC seconds)."""
+    server_time = int(now)
+    skew = timestamp - server_time
+    if abs(skew) <= window:
+        return
+    if timestamp > 10**11:
+        hint = "it looks like milliseconds: send whole seconds"
+    elif skew > 0:
+        hint = f"it is {skew} s in the future"
+    else:
+        hint = f"it is {-skew} s old"
+    raise TimestampOutOfRange(
+        "Timestamp outside valid range. Make sure your timestamp is in UTC not local time: "
+        f"{hint}; it must be within {window} s of the server time {server_time}",
+        timestamp=timestamp,
+        server_time=server_time,
+        window=window,
+    )
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    try:
+        members = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(f"The request is not valid JSON: {exc}") from None
+    if not isinstance(members, dict):
+        raise MalformedRequest(
+            f"The request JSON must be an object, not {type(members).__name__}"
+        )
+    if any(text.count(f'"{name}"') > 1 for name in ENVELOPE_FIELDS):
+        _refuse_duplicate_envelope_members(text)
+    return members
+
+
+def _refuse_duplicate_envelope_members(text: str) -> None:
+    # Slow path, taken only when an envelope name appears twice somewhere in the text.
+    def check(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen and name in ENVELOPE_FIELDS:
+                raise MalformedRequest(f"The request JSON has the member '{name}' twice")
+            seen.add(name)
+        return dict(pairs)
+
+    json.loads(text, object_pairs_hook=check)
+
+
+def _short_string(members: dict[str, Any], name: str) -> str:
+    value = members[name]
+    if not isinstance(value, str) or not value:
+        raise InvalidParameter(name, "must be a non-empty string")
+    if len(value) > _MAX_NAME:
+        raise InvalidParameter(name, f"is {len(value)} characters long; at most {_MAX_NAME}")
+    return value
+
+
+def _whole_number(value: object, name: str) -> int:
+    """An int, or a string of digits (Perl, Ruby and WordPress clients send those)."""
+    if isinstance(value, bool):
+        raise InvalidParameter(name, "must be a whole number, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+        return int(value)
+    if isinstance(value, float):
+        raise InvalidParameter(name, f"must be a whole number, not {value!r}")
+    raise InvalidParameter(name, f"must be a whole number, got {type(value).__name__}")
+
+
+def _cdn(members: dict[str, Any]) -> int:
+    values = {_whole_number(members[n], n) for n in ("cdn", "cdn_id") if n in members}
+    if len(values) > 1:
+        raise InvalidParameter("cdn", "'cdn' and 'cdn_id' name different accounts")
+    cdn = values.pop()
+    if not 0 < cdn <= _MAX_INT:
+        raise InvalidParameter("cdn", f"must be a positive CDN id, got {cdn}")
+    return cdn
+
+
+def _timestamp(value: object) -> int:
+    timestamp = _whole_number(value, "timestamp")
+    if timestamp <= 0:
+        raise InvalidParameter("timestamp", "must be the Unix time in seconds (UTC)")
+    return timestamp

@@ -1,0 +1,131 @@
+"""HMAC-SHA256 request signatures, as every known ScaleEngine client makes them.
+
+The signed text is the request JSON without its ``signature`` member; the secret is the private
+key string's bytes (not hex-decoded). Clients encode JSON differently (PHP escapes ``/`` and
+writes ``\\uXXXX``, Perl shuffles keys, Ruby writes raw UTF-8), but each builds its wire text by
+adding ``,"signature":"..."`` before the final ``}`` of the text it signed. So the server
+verifies against the received text with that member cut out, and only falls back to
+re-encodings of the parsed object when the cut text does not match.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from cdnpanel.errors import MalformedSignature
+
+__all__ = [
+    "attach_signature",
+    "decode_signature",
+    "encode_php_json",
+    "sign",
+    "signed_text_candidates",
+    "verify",
+]
+
+SIGNATURE_MEMBER = "signature"
+_DIGEST_SIZE = hashlib.sha256().digest_size
+# The member's value is a JSON string: any run of non-quote characters or escapes.
+_MEMBER_VALUE = r'"(?:[^"\\]|\\.)*"'
+_TRAILING_MEMBER = re.compile(r',\s*"signature"\s*:\s*' + _MEMBER_VALUE + r"\s*(?=\}\s*$)")
+_ANY_MEMBER = re.compile(r'"signature"\s*:\s*' + _MEMBER_VALUE)
+_BASE64_ALPHABET = re.compile(rb"[A-Za-z0-9+/]*")
+
+
+def sign(signed_text: str, secret: str) -> str:
+    """base64(HMAC-SHA256(secret, signed_text)), padded, as the PHP client computes it."""
+    digest = hmac.digest(secret.encode("utf-8"), signed_text.encode("utf-8"), "sha256")
+    return base64.b64encode(digest).decode("ascii")
+
+
+def encode_php_json(members: Mapping[str, Any]) -> str:
+    """JSON text as PHP ``json_encode`` writes it by default: compact, ``\\/``, ``\\uXXXX``."""
+    text = json.dumps(members, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.replace("/", "\\/")
+
+
+def attach_signature(signed_text: str, signature: str, *, escape_slashes: bool = True) -> str:
+    """The wire text: the signed text with the signature member added last, like PHP does."""
+    value = signature.replace("/", "\\/") if escape_slashes else signature
+    body = signed_text.rstrip()
+    if not body.endswith("}"):
+        raise ValueError("signed text must be a JSON object")
+    separator = "" if body[:-1].rstrip().endswith("{") else ","
+    return f'{body[:-1]}{separator}"{SIGNATURE_MEMBER}":"{value}"}}'
+
+
+def decode_signature(value: object) -> bytes:
+    """The 32 digest bytes of a base64 signature; padding optional, as the Perl client pads."""
+    if not isinstance(value, str) or not value:
+        raise MalformedSignature(
+            "Failed HMAC-SHA256 Signature: 'signature' must be a non-empty base64 string"
+        )
+    # A '+' sent unescaped in an urlencoded body arrives as a space; base64 has no spaces.
+    raw = value.strip().replace(" ", "+").rstrip("=").encode("ascii", "replace")
+    if not _BASE64_ALPHABET.fullmatch(raw) or len(raw) % 4 == 1:
+        raise MalformedSignature(
+            "Failed HMAC-SHA256 Signature: 'signature' is not standard base64 "
+            "(send base64 of the raw 32-byte HMAC-SHA256, not hex)"
+        )
+    try:
+        digest = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedSignature("Failed HMAC-SHA256 Signature: 'signature' is not base64") from None
+    if len(digest) != _DIGEST_SIZE:
+        raise MalformedSignature(
+            f"Failed HMAC-SHA256 Signature: 'signature' decodes to {len(digest)} bytes; an "
+            f"HMAC-SHA256 has {_DIGEST_SIZE}"
+        )
+    return digest
+
+
+def signed_text_candidates(wire_text: str, members: Mapping[str, Any]) -> Iterator[str]:
+    """The texts the client may have signed, most likely first; later ones are built lazily."""
+    trailing = _TRAILING_MEMBER.search(wire_text, _trailing_search_start(wire_text))
+    if trailing is not None:
+        yield wire_text[: trailing.start()] + wire_text[trailing.end() :]
+    else:
+        # A signature member that is not last: cut it with the comma on either side.
+        for match in _ANY_MEMBER.finditer(wire_text):
+            before, after = wire_text[: match.start()], wire_text[match.end() :]
+            stripped_after = after.lstrip()
+            if stripped_after.startswith(","):
+                yield before + stripped_after[1:].lstrip()
+            stripped_before = before.rstrip()
+            if stripped_before.endswith(","):
+                yield stripped_before[:-1] + after
+    unsigned = {k: v for k, v in members.items() if k != SIGNATURE_MEMBER}
+    php = encode_php_json(unsigned)
+    yield php
+    yield json.dumps(unsigned, separators=(",", ":"), ensure_ascii=False)
+    # ScaleEngine's C# sample strips every space, even inside values, before signing.
+    yield re.sub(r"\s+", "", php)
+
+
+def _trailing_search_start(wire_text: str) -> int:
+    position = wire_text.rfind('"' + SIGNATURE_MEMBER + '"')
+    if position <= 0:
+        return len(wire_text)
+    comma = wire_text.rfind(",", 0, position)
+    return comma if comma >= 0 else position
+
+
+def verify(candidates: Iterable[str], secret: str, signature: bytes) -> bool:
+    """True when any candidate text, signed with ``secret``, gives ``signature``.
+
+    Each comparison is constant-time; the number of candidates tried depends only on the
+    request, never on the secret.
+    """
+    key = secret.encode("utf-8")
+    for text in candidates:
+        expected = hmac.digest(key, text.encode("utf-8"), "sha256")
+        if hmac.compare_digest(expected, signature):
+            return True
+    return False
