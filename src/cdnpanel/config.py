@@ -1,0 +1,44 @@
+"""Typed settings, read from ``CDNPANEL_*`` environment variables at the edge, never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///var/cdnpanel.db"
+
+
+class Settings(BaseSettings):
+    """Server and store settings; every field is also ``CDNPANEL_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CDNPANEL_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql://user@host/db",
+    )
+    timestamp_window: int = Field(
+        300, ge=30, le=3600, description="Seconds a request timestamp may differ from the clock"
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    key_last_used_interval: int = Field(
+        60, ge=0, description="At most one 'last used' write per key and process in this many s"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        # psycopg 3 is the PostgreSQL driver we ship; plain postgresql:// URLs mean it.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""Tables, migrations and repositories; SQLite and PostgreSQL behind one interface."""

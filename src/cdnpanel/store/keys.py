@@ -1,0 +1,93 @@
+"""API keys: several per account, each with its secret, revocable, with a last-used time."""
+
+from __future__ import annotations
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cdnpanel.errors import Conflict
+from cdnpanel.store.database import Database
+from cdnpanel.store.records import ApiKey, KeyCredential
+from cdnpanel.store.tables import accounts, api_keys
+
+__all__ = ["KeyStore"]
+
+_CREDENTIAL_QUERY = (
+    select(
+        api_keys.c.id,
+        api_keys.c.account_id,
+        accounts.c.cdn_id,
+        api_keys.c.secret,
+        api_keys.c.last_used_at,
+    )
+    .join(accounts, accounts.c.id == api_keys.c.account_id)
+    .where(api_keys.c.revoked_at.is_(None))
+)
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, *, account_id: int, api_key: str, secret: str, label: str, now: int) -> ApiKey:
+        try:
+            with self._db.write() as conn:
+                key_id = conn.execute(
+                    insert(api_keys).values(
+                        account_id=account_id,
+                        api_key=api_key,
+                        secret=secret,
+                        label=label,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+        except IntegrityError:
+            raise Conflict("an API key with that value exists already") from None
+        return ApiKey(key_id, account_id, api_key, label, now, None, None)
+
+    def find_active_credential(self, api_key: str) -> KeyCredential | None:
+        """The active key with this public value, with its secret and account's CDN id."""
+        with self._db.read() as conn:
+            row = conn.execute(_CREDENTIAL_QUERY.where(api_keys.c.api_key == api_key)).first()
+        if row is None:
+            return None
+        return KeyCredential(row.id, row.account_id, row.cdn_id, row.secret, row.last_used_at)
+
+    def list_for_account(self, account_id: int) -> list[ApiKey]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(api_keys)
+                .where(api_keys.c.account_id == account_id)
+                .order_by(api_keys.c.id)
+            ).all()
+        return [_api_key(r) for r in rows]
+
+    def revoke(self, *, account_id: int, api_key: str, now: int) -> bool:
+        """Revoke an active key of this account; False when there is none to revoke."""
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(api_keys)
+                .where(
+                    api_keys.c.account_id == account_id,
+                    api_keys.c.api_key == api_key,
+                    api_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+        return result.rowcount == 1
+
+    def record_use(self, *, key_id: int, now: int) -> None:
+        with self._db.write() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+def _api_key(row: Row) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        account_id=row.account_id,
+        api_key=row.api_key,
+        label=row.label,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
