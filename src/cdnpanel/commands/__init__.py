@@ -1,0 +1,1 @@
+"""Commands: the registry and one module per command family."""

@@ -1,0 +1,112 @@
+"""The command registry: each command declared once, with its parameter model and handler.
+
+Commands live in one module per family (``video.py``, ...), each exporting ``COMMANDS``;
+``wiring.build_registry`` gathers them. The docs, the SDK and the CLI are checked against the
+registry by tests, so a command cannot ship undocumented or unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
+
+if TYPE_CHECKING:
+    from cdnpanel.services.authentication import Caller
+    from cdnpanel.wiring import Services
+
+__all__ = ["Answer", "Command", "CommandContext", "Params", "Registry", "command"]
+
+
+class Params(BaseModel):
+    """Base of every parameter model: unknown parameters are refused, by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A command's result: the success ``message`` and the members the seed page shows."""
+
+    message: str
+    members: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    caller: Caller
+    services: Services
+
+
+Handler = Callable[[CommandContext, P], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class Command(Generic[P]):
+    name: str
+    params: type[P]
+    handler: Handler[P]
+    summary: str
+
+    def run(self, context: CommandContext, raw_params: Mapping[str, Any]) -> Answer:
+        return self.handler(context, self.validate(raw_params))
+
+    def validate(self, raw_params: Mapping[str, Any]) -> P:
+        try:
+            return self.params.model_validate(raw_params)
+        except ValidationError as exc:
+            raise _parameter_error(self, exc) from None
+
+
+def command(name: str, *, params: type[P], summary: str) -> Callable[[Handler[P]], Command[P]]:
+    """Declare a handler as the command ``name``."""
+
+    def declare(handler: Handler[P]) -> Command[P]:
+        return Command(name=name, params=params, handler=handler, summary=summary)
+
+    return declare
+
+
+class Registry:
+    def __init__(self, commands: Iterable[Command[Any]]) -> None:
+        self._commands: dict[str, Command[Any]] = {}
+        for cmd in commands:
+            if cmd.name in self._commands:
+                raise ValueError(f"command {cmd.name} declared twice")
+            self._commands[cmd.name] = cmd
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._commands.values(), key=lambda c: c.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._commands)
+
+    def get(self, name: str) -> Command[Any]:
+        try:
+            return self._commands[name]
+        except KeyError:
+            raise UnknownCommand(name, self.names()) from None
+
+
+def _parameter_error(cmd: Command[Any], exc: ValidationError) -> Exception:
+    errors = exc.errors(include_url=False, include_input=False)
+    missing = [_param_name(e["loc"]) for e in errors if e["type"] == "missing"]
+    if missing:
+        return MissingFields(missing)
+    first = errors[0]
+    param = _param_name(first["loc"])
+    if first["type"] == "extra_forbidden":
+        accepted = ", ".join(cmd.params.model_fields) or "no parameters"
+        return InvalidParameter(param, f"{cmd.name} does not take it (it takes: {accepted})")
+    return InvalidParameter(param, first["msg"])
+
+
+def _param_name(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) if loc else "(parameters)"

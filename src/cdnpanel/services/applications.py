@@ -1,0 +1,57 @@
+"""Applications of an account, and resolving the ``app`` parameter's four shapes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cdnpanel.errors import InvalidParameter, NotFound
+from cdnpanel.services._clock import Clock
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.records import Application
+
+__all__ = ["APPLICATION_NAME", "ApplicationService"]
+
+# The first path segment of every playback URL, so: URL-safe, no slash, no wildcard.
+APPLICATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class ApplicationService:
+    def __init__(self, applications: ApplicationStore, *, clock: Clock) -> None:
+        self._applications = applications
+        self._clock = clock
+
+    def create(self, account_id: int, name: str) -> Application:
+        if not APPLICATION_NAME.fullmatch(name):
+            raise InvalidParameter(
+                "name",
+                "an application name is 1 to 100 letters, digits, '.', '_' or '-', starting "
+                "with a letter or digit",
+            )
+        return self._applications.create(account_id=account_id, name=name, now=int(self._clock()))
+
+    def list(self, account_id: int) -> list[Application]:
+        return self._applications.list_for_account(account_id)
+
+    def resolve(self, account_id: int, refs: Sequence[int | str]) -> list[Application]:
+        """The account's applications named by ids or names, in request order, each once.
+
+        A numeric string is a name first and an id if no application has that name. Any
+        reference that is not one of the account's applications is NotFound: another
+        account's application looks exactly like a missing one.
+        """
+        ids = {r for r in refs if isinstance(r, int)}
+        names = {r for r in refs if isinstance(r, str)}
+        ids |= {int(n) for n in names if n.isdigit()}
+        found = self._applications.find_for_account(account_id, ids=ids, names=names)
+        by_name = {a.name: a for a in found}
+        by_id = {a.id: a for a in found}
+        resolved: dict[int, Application] = {}
+        for ref in refs:
+            app = by_name.get(ref) if isinstance(ref, str) else by_id.get(ref)
+            if app is None and isinstance(ref, str) and ref.isdigit():
+                app = by_id.get(int(ref))
+            if app is None:
+                raise NotFound("application", ref)
+            resolved.setdefault(app.id, app)
+        return list(resolved.values())
