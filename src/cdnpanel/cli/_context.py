@@ -1,0 +1,52 @@
+"""What every CLI command shares: settings from --db or the environment, services on demand."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+import orjson
+
+from cdnpanel.config import Settings
+from cdnpanel.errors import CdnpanelError
+from cdnpanel.wiring import Services, build_services
+
+__all__ = ["CliState", "fail", "pass_state", "print_json"]
+
+
+class CliState:
+    """Built lazily, so ``--help`` and argument errors never touch the database."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self._database_url = database_url
+        self._services: Services | None = None
+
+    @property
+    def settings(self) -> Settings:
+        overrides: dict[str, Any] = {}
+        if self._database_url:
+            overrides["database_url"] = self._database_url
+        return Settings(**overrides)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = build_services(self.settings)
+        return self._services
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.close()
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+def print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def fail(error: CdnpanelError) -> NoReturn:
+    click.echo(f"error: {error.message}", err=True)
+    sys.exit(1)
