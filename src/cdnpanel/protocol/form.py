@@ -131,25 +131,23 @@ class _PartCollector:
 
 def _multipart_json_field(boundary: bytes, body: bytes) -> bytes:
     collector = _PartCollector()
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": collector.on_part_begin,
-            "on_header_field": collector.on_header_field,
-            "on_header_value": collector.on_header_value,
-            "on_header_end": collector.on_header_end,
-            "on_part_data": collector.on_part_data,
-            "on_part_end": collector.on_part_end,
-        },
-    )
+    callbacks = {
+        "on_part_begin": collector.on_part_begin,
+        "on_header_field": collector.on_header_field,
+        "on_header_value": collector.on_header_value,
+        "on_header_end": collector.on_header_end,
+        "on_part_data": collector.on_part_data,
+        "on_part_end": collector.on_part_end,
+    }
     try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
         parser.write(body)
         parser.finalize()
     except MalformedRequest:
         raise
     except Exception as exc:  # the parser raises its own error types, and ValueError
         raise MalformedRequest(f"unreadable multipart body: {exc}") from None
-    if collector.values and not _ends_with_closing_boundary(body, boundary):
+    if not _ends_with_closing_boundary(body, boundary):
         raise MalformedRequest("multipart body is truncated: the closing boundary is missing")
     values = [v.decode("latin-1") for v in collector.values]
     return _exactly_one(values).encode("latin-1")

@@ -21,6 +21,7 @@ __all__ = ["ENVELOPE_FIELDS", "SignedRequest", "check_timestamp", "parse_request
 
 # Members that belong to the envelope, not to the command's parameters.
 ENVELOPE_FIELDS = frozenset({"command", "api_key", "cdn", "cdn_id", "timestamp", SIGNATURE_MEMBER})
+_REQUIRED = ("command", "cdn", "api_key", "timestamp", SIGNATURE_MEMBER)
 _MAX_NAME = 128
 _MAX_INT = 2**31 - 1
 
@@ -48,9 +49,8 @@ class SignedRequest:
 def parse_request(text: str) -> SignedRequest:
     """Read the envelope out of the JSON text; raise what a client must fix, naming it."""
     members = _load_object(text)
-    missing = [name for name in ("command", "api_key", "timestamp", SIGNATURE_MEMBER) if name not in members]
-    if "cdn" not in members and "cdn_id" not in members:
-        missing.insert(1, "cdn")
+    present = members.keys() | ({"cdn"} if "cdn_id" in members else set())
+    missing = [name for name in _REQUIRED if name not in present]
     if missing:
         raise MissingFields(missing)
     return SignedRequest(

@@ -67,6 +67,11 @@ def decode_signature(value: object) -> bytes:
         raise MalformedSignature(
             "Failed HMAC-SHA256 Signature: 'signature' must be a non-empty base64 string"
         )
+    if len(value) == 2 * _DIGEST_SIZE and all(c in "0123456789abcdefABCDEF" for c in value):
+        raise MalformedSignature(
+            "Failed HMAC-SHA256 Signature: 'signature' looks like hex; send the base64 of the "
+            "raw 32-byte digest (PHP: base64_encode(hash_hmac('sha256', $json, $key, true)))"
+        )
     # A '+' sent unescaped in an urlencoded body arrives as a space; base64 has no spaces.
     raw = value.strip().replace(" ", "+").rstrip("=").encode("ascii", "replace")
     if not _BASE64_ALPHABET.fullmatch(raw) or len(raw) % 4 == 1:

@@ -14,15 +14,16 @@ __all__ = ["NonceStore"]
 class NonceStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._claim = insert_or_ignore(db, request_nonces)
+        # RETURNING tells a fresh insert from a skipped one on both backends; rowcount does not.
+        self._claim = insert_or_ignore(db, request_nonces).returning(request_nonces.c.key_id)
 
     def claim(self, *, key_id: int, signature: bytes, expires_at: int) -> bool:
         """True for the first claim of this signature; False for a replay, on any node."""
         with self._db.write() as conn:
-            result = conn.execute(
+            inserted = conn.execute(
                 self._claim, {"key_id": key_id, "signature": signature, "expires_at": expires_at}
-            )
-        return result.rowcount == 1
+            ).first()
+        return inserted is not None
 
     def sweep(self, *, now: int, slice_seconds: int = 5) -> int:
         """Delete claims whose timestamps have left the window.

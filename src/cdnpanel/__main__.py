@@ -1,0 +1,5 @@
+"""``python -m cdnpanel`` runs the CLI."""
+
+from cdnpanel.cli import main
+
+main()

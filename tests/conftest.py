@@ -1,0 +1,198 @@
+"""Shared fixtures: databases on both backends, services with a frozen clock, live servers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from cdnpanel.config import Settings
+from cdnpanel.services.accounts import IssuedKey
+from cdnpanel.store.records import Account
+from cdnpanel.wiring import Services, build_services
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CDNPANEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+class FrozenClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: float = 1_795_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the test server's maintenance database."""
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}). Run scripts/test, "
+            "which starts it, or point CDNPANEL_TEST_POSTGRES_URL at a server."
+        )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[str], str]]:
+    """Returns a function giving a fresh, empty database URL for a backend."""
+    created: list[str] = []
+    counter = itertools.count()
+
+    def make(backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path}/cdnpanel-{next(counter)}.db"
+        admin = request.getfixturevalue("postgres_admin")
+        name = f"cdnpanel_test_{secrets.token_hex(6)}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    if created:
+        with request.getfixturevalue("postgres_admin").connect() as conn:
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, database_url_factory: Callable[[str], str]) -> str:
+    return database_url_factory(backend)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def services_factory(database_url: str, clock: FrozenClock) -> Iterator[Callable[..., Services]]:
+    built: list[Services] = []
+
+    def make(**settings: object) -> Services:
+        services = build_services(Settings(database_url=database_url, **settings), clock=clock)
+        built.append(services)
+        return services
+
+    yield make
+    for services in built:
+        services.close()
+
+
+@pytest.fixture
+def services(services_factory: Callable[..., Services]) -> Services:
+    return services_factory()
+
+
+@dataclass(frozen=True)
+class Tenant:
+    account: Account
+    key: IssuedKey
+
+    @property
+    def cdn(self) -> int:
+        return self.account.cdn_id
+
+
+@pytest.fixture
+def tenant_factory(services: Services) -> Callable[..., Tenant]:
+    """Creates an account with one key and the given applications."""
+    counter = itertools.count(1)
+
+    def make(*apps: str, name: str | None = None) -> Tenant:
+        account = services.accounts.create_account(name or f"tenant {next(counter)}")
+        for app in apps:
+            services.applications.create(account.id, app)
+        return Tenant(account, services.accounts.create_key(account.cdn_id))
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Starts ``cdnpanel serve`` as a real process on a loopback port; stops it afterwards."""
+    started: list[LiveServer] = []
+
+    def start(database_url: str, *, workers: int = 1, **env: str) -> LiveServer:
+        port = free_port()
+        log_path = tmp_path / f"server-{port}.log"
+        environment = {**os.environ, "CDNPANEL_DATABASE_URL": database_url, **env}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cdnpanel", "serve", "--port", str(port), "--workers", str(workers)],
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=tmp_path,
+        )
+        server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"server exited early:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        pytest.fail(f"server did not answer /health within 30 s:\n{server.log()}")
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()

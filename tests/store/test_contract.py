@@ -1,0 +1,126 @@
+"""The store's contract, written once and run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from cdnpanel.errors import Conflict
+from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.database import Database
+from cdnpanel.store.keys import KeyStore
+from cdnpanel.store.migrate import current_revision, head_revision, upgrade
+from cdnpanel.store.nonces import NonceStore
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+def test_fresh_database_gets_the_schema_and_upgrade_is_idempotent(db: Database) -> None:
+    assert current_revision(db) == head_revision()
+    upgrade(db)
+    assert current_revision(db) == head_revision()
+
+
+def test_accounts_allocate_cdn_ids_and_refuse_taken_ones(db: Database) -> None:
+    store = AccountStore(db)
+    first = store.create(name="a", cdn_id=None, now=1)
+    second = store.create(name="b", cdn_id=None, now=2)
+    chosen = store.create(name="c", cdn_id=158, now=3)
+    assert (first.cdn_id, second.cdn_id, chosen.cdn_id) == (FIRST_CDN_ID, FIRST_CDN_ID + 1, 158)
+    assert store.create(name="d", cdn_id=None, now=4).cdn_id == 159
+    with pytest.raises(Conflict, match="158"):
+        store.create(name="e", cdn_id=158, now=5)
+    assert store.get_by_cdn(158) == chosen
+    assert store.get_by_cdn(999) is None
+    assert [a.cdn_id for a in store.list()] == [100, 101, 158, 159]
+
+
+def test_keys_find_list_revoke_and_record_use(db: Database) -> None:
+    account = AccountStore(db).create(name="a", cdn_id=158, now=1)
+    keys = KeyStore(db)
+    key = keys.create(account_id=account.id, api_key="K1", secret="s1", label="ci", now=10)
+    keys.create(account_id=account.id, api_key="K2", secret="s2", label="", now=11)
+    credential = keys.find_active_credential("K1")
+    assert credential is not None
+    assert (credential.key_id, credential.cdn_id, credential.secret) == (key.id, 158, "s1")
+    assert "s1" not in repr(credential)
+    keys.record_use(key_id=key.id, now=20)
+    assert keys.list_for_account(account.id)[0].last_used_at == 20
+    assert keys.revoke(account_id=account.id, api_key="K1", now=30)
+    assert not keys.revoke(account_id=account.id, api_key="K1", now=31)
+    assert keys.find_active_credential("K1") is None
+    assert [(k.api_key, k.active) for k in keys.list_for_account(account.id)] == [("K1", False), ("K2", True)]
+    with pytest.raises(Conflict):
+        keys.create(account_id=account.id, api_key="K2", secret="x", label="", now=40)
+
+
+def test_a_key_cannot_be_revoked_through_another_account(db: Database) -> None:
+    accounts = AccountStore(db)
+    mine = accounts.create(name="mine", cdn_id=None, now=1)
+    theirs = accounts.create(name="theirs", cdn_id=None, now=1)
+    keys = KeyStore(db)
+    keys.create(account_id=theirs.id, api_key="THEIRS", secret="s", label="", now=1)
+    assert not keys.revoke(account_id=mine.id, api_key="THEIRS", now=2)
+    assert keys.find_active_credential("THEIRS") is not None
+
+
+def test_application_names_are_unique_across_accounts(db: Database) -> None:
+    accounts = AccountStore(db)
+    a = accounts.create(name="a", cdn_id=None, now=1)
+    b = accounts.create(name="b", cdn_id=None, now=1)
+    apps = ApplicationStore(db)
+    origin = apps.create(account_id=a.id, name="demo-origin", now=1)
+    apps.create(account_id=a.id, name="demo-vod", now=1)
+    with pytest.raises(Conflict, match="unique across all accounts"):
+        apps.create(account_id=b.id, name="demo-origin", now=2)
+    assert [x.name for x in apps.list_for_account(a.id)] == ["demo-origin", "demo-vod"]
+    assert apps.list_for_account(b.id) == []
+    assert apps.find_for_account(b.id, ids=[origin.id], names=["demo-origin"]) == []
+    assert apps.find_for_account(a.id, ids=[origin.id]) == [origin]
+
+
+def test_nonce_is_claimed_once_and_swept_after_expiry(db: Database) -> None:
+    nonces = NonceStore(db)
+    sig = bytes(32)
+    assert nonces.claim(key_id=1, signature=sig, expires_at=100)
+    assert not nonces.claim(key_id=1, signature=sig, expires_at=100)
+    assert nonces.claim(key_id=2, signature=sig, expires_at=100)  # another key: another claim
+    for i in range(50):
+        nonces.claim(key_id=3, signature=i.to_bytes(32, "big"), expires_at=100 + i)
+    assert nonces.sweep(now=100) == 0  # a claim lives while now <= expires_at
+    assert nonces.sweep(now=101) == 3
+    assert nonces.sweep(now=126) == 25
+    assert nonces.sweep(now=126) == 0
+    assert not nonces.claim(key_id=3, signature=(30).to_bytes(32, "big"), expires_at=130)
+
+
+def test_concurrent_claims_of_one_nonce_admit_exactly_one(
+    database_url: str, backend: str
+) -> None:
+    # Separate Database objects: separate pools and, on SQLite, no shared in-process lock.
+    dbs = [Database(database_url) for _ in range(4)]
+    upgrade(dbs[0])
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim(db: Database) -> None:
+        barrier.wait()
+        wins.append(NonceStore(db).claim(key_id=7, signature=b"r" * 32, expires_at=10**10))
+
+    threads = [threading.Thread(target=claim, args=(dbs[i % 4],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for db in dbs:
+        db.dispose()
+    assert sorted(wins) == [False] * 7 + [True]
