@@ -39,7 +39,9 @@ def ruby_wire(members: dict[str, Any], secret: str) -> str:
     """JSON.generate: insertion order, raw UTF-8, '/' unescaped; signature last."""
     signed = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
     return json.dumps(
-        {**members, "signature": _hmac_b64(signed, secret)}, separators=(",", ":"), ensure_ascii=False
+        {**members, "signature": _hmac_b64(signed, secret)},
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
 
 
@@ -53,7 +55,9 @@ def urlencoded(wire: str) -> tuple[str, bytes]:
     return "application/x-www-form-urlencoded", urlencode({"json": wire}).encode()
 
 
-def multipart(wire: str, *, extra_parts: str = "", boundary: str | None = None) -> tuple[str, bytes]:
+def multipart(
+    wire: str, *, extra_parts: str = "", boundary: str | None = None
+) -> tuple[str, bytes]:
     boundary = boundary or "------------------------" + uuid.uuid4().hex[:16]
     body = (
         f"--{boundary}\r\n"

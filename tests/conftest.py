@@ -168,13 +168,23 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         port = free_port()
         log_path = tmp_path / f"server-{port}.log"
         environment = {**os.environ, "CDNPANEL_DATABASE_URL": database_url, **env}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cdnpanel", "serve", "--port", str(port), "--workers", str(workers)],
-            stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            env=environment,
-            cwd=tmp_path,
-        )
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cdnpanel",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                cwd=tmp_path,
+            )
         server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
         started.append(server)
         deadline = time.monotonic() + 30

@@ -62,7 +62,8 @@ def test_multipart_problems() -> None:
     with pytest.raises(MalformedRequest, match="truncated"):
         read_json_text(ctype, body[: body.rindex(b"--" + boundary.encode())])
     file_part = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"json\"; filename=\"a.json\"\r\n\r\n{{}}\r\n"
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="json"; filename="a.json"\r\n\r\n{}\r\n'
         f"--{boundary}--\r\n"
     ).encode()
     with pytest.raises(MalformedRequest, match="file upload"):

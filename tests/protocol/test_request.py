@@ -18,13 +18,18 @@ BASE = '"command":"video.getapps","api_key":"K","timestamp":1795000000,"cdn":158
 def test_envelope_is_read_and_params_are_the_rest() -> None:
     request = parse_request(wire(BASE + ',"app":"demo"'))
     assert (request.command, request.api_key, request.cdn, request.timestamp) == (
-        "video.getapps", "K", 158, 1795000000
+        "video.getapps",
+        "K",
+        158,
+        1795000000,
     )
     assert request.params == {"app": "demo"}
 
 
 def test_numeric_strings_and_cdn_id_alias_are_accepted() -> None:
-    request = parse_request(wire('"command":"c","api_key":"K","timestamp":"1795000000","cdn_id":"158"'))
+    request = parse_request(
+        wire('"command":"c","api_key":"K","timestamp":"1795000000","cdn_id":"158"')
+    )
     assert (request.cdn, request.timestamp) == (158, 1795000000)
 
 
@@ -96,7 +101,9 @@ def test_cdn_and_cdn_id_must_agree() -> None:
         parse_request(wire(BASE + ',"cdn_id":159'))
 
 
-@pytest.mark.parametrize(("offset", "ok"), [(0, True), (300, True), (-300, True), (301, False), (-301, False)])
+@pytest.mark.parametrize(
+    ("offset", "ok"), [(0, True), (300, True), (-300, True), (301, False), (-301, False)]
+)
 def test_timestamp_window_edges(offset: int, ok: bool) -> None:
     now = 1_795_000_000
     if ok:

@@ -42,9 +42,13 @@ def test_every_known_client_style_verifies(wire: str) -> None:
 
 def test_php_wire_has_escaped_slashes_inside_the_signature() -> None:
     # Pick a secret whose signature contains '/', the case PHP escapes as '\/'.
-    secret = next(f"s{i}" for i in range(1000) if "/" in signing.sign(signing.encode_php_json(MEMBERS), f"s{i}"))
+    secret = next(
+        f"s{i}"
+        for i in range(1000)
+        if "/" in signing.sign(signing.encode_php_json(MEMBERS), f"s{i}")
+    )
     wire = php_wire(MEMBERS, secret)
-    assert '\\/' in wire.split('"signature":')[1]
+    assert "\\/" in wire.split('"signature":')[1]
     assert verifies(wire, secret)
 
 
@@ -66,7 +70,9 @@ def test_wrong_secret_and_any_one_bit_change_fail() -> None:
 
 def test_sdk_attach_signature_matches_php() -> None:
     signed = signing.encode_php_json(MEMBERS)
-    assert signing.attach_signature(signed, signing.sign(signed, SECRET)) == php_wire(MEMBERS, SECRET)
+    assert signing.attach_signature(signed, signing.sign(signed, SECRET)) == php_wire(
+        MEMBERS, SECRET
+    )
     assert signing.attach_signature("{}", "abc") == '{"signature":"abc"}'
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 
@@ -58,7 +57,10 @@ def test_keys_find_list_revoke_and_record_use(db: Database) -> None:
     assert keys.revoke(account_id=account.id, api_key="K1", now=30)
     assert not keys.revoke(account_id=account.id, api_key="K1", now=31)
     assert keys.find_active_credential("K1") is None
-    assert [(k.api_key, k.active) for k in keys.list_for_account(account.id)] == [("K1", False), ("K2", True)]
+    assert [(k.api_key, k.active) for k in keys.list_for_account(account.id)] == [
+        ("K1", False),
+        ("K2", True),
+    ]
     with pytest.raises(Conflict):
         keys.create(account_id=account.id, api_key="K2", secret="x", label="", now=40)
 
@@ -103,9 +105,7 @@ def test_nonce_is_claimed_once_and_swept_after_expiry(db: Database) -> None:
     assert not nonces.claim(key_id=3, signature=(30).to_bytes(32, "big"), expires_at=130)
 
 
-def test_concurrent_claims_of_one_nonce_admit_exactly_one(
-    database_url: str, backend: str
-) -> None:
+def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, backend: str) -> None:
     # Separate Database objects: separate pools and, on SQLite, no shared in-process lock.
     dbs = [Database(database_url) for _ in range(4)]
     upgrade(dbs[0])

@@ -44,7 +44,9 @@ def account() -> None:
 
 @account.command("create")
 @click.option("--name", required=True, help="The account's display name.")
-@click.option("--cdn", type=click.IntRange(min=1), help="CDN id to use (default: the next free one).")
+@click.option(
+    "--cdn", type=click.IntRange(min=1), help="CDN id to use (default: the next free one)."
+)
 @_json_option
 @pass_state
 def account_create(state: CliState, name: str, cdn: int | None, as_json: bool) -> None:
@@ -147,7 +149,7 @@ def app_create(state: CliState, cdn: int, name: str, as_json: bool) -> None:
 def app_list(state: CliState, cdn: int, as_json: bool) -> None:
     """List an account's applications."""
     owner = state.services.accounts.get_account(cdn)
-    apps = state.services.applications.list(owner.id)
+    apps = state.services.applications.list_for_account(owner.id)
     if as_json:
         print_json({"cdn": cdn, "applications": [_app_json(a) for a in apps]})
         return

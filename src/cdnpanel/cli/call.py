@@ -27,18 +27,26 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
             name, value = item.split("=", 1)
             params[name] = value
         else:
-            raise click.BadParameter(f"{item!r}: write name=value, or name:=JSON for numbers and lists")
+            raise click.BadParameter(
+                f"{item!r}: write name=value, or name:=JSON for numbers and lists"
+            )
     return params
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("command")
 @click.argument("params", nargs=-1)
-@click.option("--url", envvar="CDNPANEL_URL", default="http://127.0.0.1:8080/stable/", show_default=True)
-@click.option("--cdn", envvar="CDNPANEL_CDN", type=int, required=True, help="CDN id (or CDNPANEL_CDN).")
+@click.option(
+    "--url", envvar="CDNPANEL_URL", default="http://127.0.0.1:8080/stable/", show_default=True
+)
+@click.option(
+    "--cdn", envvar="CDNPANEL_CDN", type=int, required=True, help="CDN id (or CDNPANEL_CDN)."
+)
 @click.option("--api-key", envvar="CDNPANEL_API_KEY", required=True, help="Or CDNPANEL_API_KEY.")
 @click.option("--secret", envvar="CDNPANEL_SECRET", required=True, help="Or CDNPANEL_SECRET.")
-def call(command: str, params: tuple[str, ...], url: str, cdn: int, api_key: str, secret: str) -> None:
+def call(
+    command: str, params: tuple[str, ...], url: str, cdn: int, api_key: str, secret: str
+) -> None:
     """Send COMMAND, signed, and print the answer.
 
     Parameters are name=value (a string) or name:=JSON (numbers, lists):

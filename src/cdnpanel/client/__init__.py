@@ -1,8 +1,8 @@
 """The cdnpanel Python SDK: signed commands over HTTP, sync or async.
 
-    from cdnpanel.client import Client
-    with Client("http://127.0.0.1:8080/stable/", 158, api_key, secret) as client:
-        apps = client.video.getapps()["data"]
+from cdnpanel.client import Client
+with Client("http://127.0.0.1:8080/stable/", 158, api_key, secret) as client:
+    apps = client.video.getapps()["data"]
 """
 
 from __future__ import annotations

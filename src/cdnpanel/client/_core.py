@@ -21,9 +21,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 class SignedCommand:
     """Builds request bodies exactly as ScaleEngine's PHP client does."""
 
-    def __init__(
-        self, *, cdn: int, api_key: str, secret: str, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, *, cdn: int, api_key: str, secret: str, clock: Callable[[], float]) -> None:
         self.cdn = cdn
         self.api_key = api_key
         self._secret = secret
@@ -69,7 +67,9 @@ class RetryPolicy:
     connection failures before sending, and 503 "store busy, nothing changed".
     """
 
-    def __init__(self, max_retries: int = 2, *, base_delay: float = 0.25, max_delay: float = 2.0) -> None:
+    def __init__(
+        self, max_retries: int = 2, *, base_delay: float = 0.25, max_delay: float = 2.0
+    ) -> None:
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay

@@ -1,17 +1,17 @@
 """Errors the SDK raises, shaped by what the caller can do:
 
-    ClientError
-    ├── TransportError            the server was not reached, or did not answer JSON: retry later
-    └── APIError                  the server answered ``status: failure``; ``code``, ``message``
-        ├── AuthenticationError     0001, 0003: wrong cdn, api_key or secret
-        ├── TimestampError          0002: the local clock is off
-        ├── ReplayError             0009: this exact signed request was already processed
-        ├── UnknownCommandError     0000
-        ├── InvalidRequestError     0006, 0007, 0008, 0011, 0012; ``param`` when one is named
-        ├── NotFoundError           0010
-        ├── ConflictError           0014
-        ├── AccessDeniedError       0005
-        └── ServerError             0004, 0013: the server failed or is busy: retry later
+ClientError
+├── TransportError            the server was not reached, or did not answer JSON: retry later
+└── APIError                  the server answered ``status: failure``; ``code``, ``message``
+    ├── AuthenticationError     0001, 0003: wrong cdn, api_key or secret
+    ├── TimestampError          0002: the local clock is off
+    ├── ReplayError             0009: this exact signed request was already processed
+    ├── UnknownCommandError     0000
+    ├── InvalidRequestError     0006, 0007, 0008, 0011, 0012; ``param`` when one is named
+    ├── NotFoundError           0010
+    ├── ConflictError           0014
+    ├── AccessDeniedError       0005
+    └── ServerError             0004, 0013: the server failed or is busy: retry later
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
-AppRef = Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1, max_length=100)]
+AppRef = (
+    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1, max_length=100)]
+)
 
 AppRefs = Annotated[
     list[AppRef],

@@ -17,7 +17,7 @@ class GetAppsParams(Params):
     summary="List the account's applications with their ids and names.",
 )
 def getapps(context: CommandContext, _params: GetAppsParams) -> Answer:
-    apps = context.services.applications.list(context.caller.account_id)
+    apps = context.services.applications.list_for_account(context.caller.account_id)
     return Answer(
         "Found Applications" if apps else "No Applications Found",
         {"data": [{"id": app.id, "name": app.name} for app in apps]},

@@ -1,6 +1,6 @@
 """The table of response codes: the one place a wire ``code`` is defined.
 
-Codes ``0000``–``0006`` come from ScaleEngine's published response-code page; ``2050``/``2051``
+Codes ``0000`` to ``0006`` come from ScaleEngine's published response-code page; ``2050``/``2051``
 from the ``sevu.errorcount`` page. The rest are cdnpanel's own. ``docs/codes.md`` is checked
 against this table by a test, so a new code cannot land undocumented.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Code", "CODES", "by_code"]
+__all__ = ["CODES", "Code", "by_code"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +38,7 @@ TIMESTAMP_OUT_OF_RANGE = Code(
 MALFORMED_SIGNATURE = Code(
     "0003", "malformed_signature", "Failed HMAC-SHA256 Signature: not a base64 HMAC-SHA256"
 )
-UNEXPECTED_ERROR = Code(
-    "0004", "unexpected_error", "cdnpanel encountered an unexpected error", 500
-)
+UNEXPECTED_ERROR = Code("0004", "unexpected_error", "cdnpanel encountered an unexpected error", 500)
 UNAUTHORIZED_ACCESS = Code("0005", "unauthorized_access", "Unauthorized Access to API")
 REQUIRED_FIELDS_MISSING = Code(
     "0006", "required_fields_missing", "One or more required fields are missing"
@@ -49,16 +47,16 @@ MALFORMED_REQUEST = Code("0007", "malformed_request", "Malformed request")
 INVALID_PARAMETER = Code("0008", "invalid_parameter", "Invalid parameter")
 REPLAYED_REQUEST = Code("0009", "replayed_request", "Request already processed (replay)")
 NOT_FOUND = Code("0010", "not_found", "Not found in this account")
-METHOD_NOT_ALLOWED = Code(
-    "0011", "method_not_allowed", "The API takes POST requests only", 405
-)
+METHOD_NOT_ALLOWED = Code("0011", "method_not_allowed", "The API takes POST requests only", 405)
 BODY_TOO_LARGE = Code("0012", "body_too_large", "Request body too large", 413)
 SERVICE_UNAVAILABLE = Code(
     "0013", "service_unavailable", "Store busy or unreachable; nothing changed", 503
 )
 CONFLICT = Code("0014", "conflict", "Conflicts with existing data")
 SEVU_NO_FAILED_ATTEMPTS = Code(
-    "2050", "sevu_no_failed_attempts", "ScaleEngine Virtual Usher no unsuccessful tickets attempts found"
+    "2050",
+    "sevu_no_failed_attempts",
+    "ScaleEngine Virtual Usher no unsuccessful tickets attempts found",
 )
 SEVU_FAILED_ATTEMPTS = Code(
     "2051", "sevu_failed_attempts", "ScaleEngine Virtual Usher unsuccessful tickets attempts found"

@@ -91,9 +91,7 @@ def _load_object(text: str) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise MalformedRequest(f"The request is not valid JSON: {exc}") from None
     if not isinstance(members, dict):
-        raise MalformedRequest(
-            f"The request JSON must be an object, not {type(members).__name__}"
-        )
+        raise MalformedRequest(f"The request JSON must be an object, not {type(members).__name__}")
     if any(text.count(f'"{name}"') > 1 for name in ENVELOPE_FIELDS):
         _refuse_duplicate_envelope_members(text)
     return members

@@ -82,7 +82,9 @@ def decode_signature(value: object) -> bytes:
     try:
         digest = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise MalformedSignature("Failed HMAC-SHA256 Signature: 'signature' is not base64") from None
+        raise MalformedSignature(
+            "Failed HMAC-SHA256 Signature: 'signature' is not base64"
+        ) from None
     if len(digest) != _DIGEST_SIZE:
         raise MalformedSignature(
             f"Failed HMAC-SHA256 Signature: 'signature' decodes to {len(digest)} bytes; an "

@@ -30,7 +30,7 @@ class ApplicationService:
             )
         return self._applications.create(account_id=account_id, name=name, now=int(self._clock()))
 
-    def list(self, account_id: int) -> list[Application]:
+    def list_for_account(self, account_id: int) -> list[Application]:
         return self._applications.list_for_account(account_id)
 
     def resolve(self, account_id: int, refs: Sequence[int | str]) -> list[Application]:

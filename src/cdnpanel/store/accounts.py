@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Row, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -10,7 +12,7 @@ from cdnpanel.store.database import Database
 from cdnpanel.store.records import Account
 from cdnpanel.store.tables import accounts
 
-__all__ = ["AccountStore", "FIRST_CDN_ID"]
+__all__ = ["FIRST_CDN_ID", "AccountStore"]
 
 FIRST_CDN_ID = 100
 
@@ -27,8 +29,10 @@ class AccountStore:
                     highest = conn.execute(select(func.max(accounts.c.cdn_id))).scalar()
                     cdn_id = max(FIRST_CDN_ID, (highest or 0) + 1)
                 new_id = conn.execute(
-                    insert(accounts).values(cdn_id=cdn_id, name=name, created_at=now)
-                ).inserted_primary_key[0]
+                    insert(accounts)
+                    .returning(accounts.c.id)
+                    .values(cdn_id=cdn_id, name=name, created_at=now)
+                ).scalar_one()
         except IntegrityError:
             raise Conflict(f"CDN id {cdn_id} is already taken by another account") from None
         return Account(id=new_id, cdn_id=cdn_id, name=name, created_at=now)
@@ -44,5 +48,5 @@ class AccountStore:
         return [_account(r) for r in rows]
 
 
-def _account(row: Row) -> Account:
+def _account(row: Row[Any]) -> Account:
     return Account(id=row.id, cdn_id=row.cdn_id, name=row.name, created_at=row.created_at)

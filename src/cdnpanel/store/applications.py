@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import Row, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -23,8 +24,10 @@ class ApplicationStore:
         try:
             with self._db.write() as conn:
                 app_id = conn.execute(
-                    insert(applications).values(account_id=account_id, name=name, created_at=now)
-                ).inserted_primary_key[0]
+                    insert(applications)
+                    .returning(applications.c.id)
+                    .values(account_id=account_id, name=name, created_at=now)
+                ).scalar_one()
         except IntegrityError:
             raise Conflict(
                 f"the application name {name!r} is taken: application names are unique "
@@ -57,7 +60,7 @@ class ApplicationStore:
         return [_application(r) for r in rows]
 
 
-def _application(row: Row) -> Application:
+def _application(row: Row[Any]) -> Application:
     return Application(
         id=row.id, account_id=row.account_id, name=row.name, created_at=row.created_at
     )

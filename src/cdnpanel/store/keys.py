@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -33,14 +35,16 @@ class KeyStore:
         try:
             with self._db.write() as conn:
                 key_id = conn.execute(
-                    insert(api_keys).values(
+                    insert(api_keys)
+                    .returning(api_keys.c.id)
+                    .values(
                         account_id=account_id,
                         api_key=api_key,
                         secret=secret,
                         label=label,
                         created_at=now,
                     )
-                ).inserted_primary_key[0]
+                ).scalar_one()
         except IntegrityError:
             raise Conflict("an API key with that value exists already") from None
         return ApiKey(key_id, account_id, api_key, label, now, None, None)
@@ -56,9 +60,7 @@ class KeyStore:
     def list_for_account(self, account_id: int) -> list[ApiKey]:
         with self._db.read() as conn:
             rows = conn.execute(
-                select(api_keys)
-                .where(api_keys.c.account_id == account_id)
-                .order_by(api_keys.c.id)
+                select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
             ).all()
         return [_api_key(r) for r in rows]
 
@@ -81,7 +83,7 @@ class KeyStore:
             conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
 
 
-def _api_key(row: Row) -> ApiKey:
+def _api_key(row: Row[Any]) -> ApiKey:
     return ApiKey(
         id=row.id,
         account_id=row.account_id,

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cdnpanel.config import Settings
 from cdnpanel.commands.registry import Registry
+from cdnpanel.config import Settings
 from cdnpanel.web.endpoint import CommandEndpoint, run_in_thread, run_inline
 from cdnpanel.wiring import Services, build_registry, build_services
 
@@ -36,7 +36,11 @@ async def health(_request: Request) -> Response:
 
 def _json_http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    body = {"status": "failure", "code": "0007", "message": f"{exc.detail}: the API is POST /stable/"}
+    body = {
+        "status": "failure",
+        "code": "0007",
+        "message": f"{exc.detail}: the API is POST /stable/",
+    }
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 

@@ -1,7 +1,7 @@
 """The command endpoint: bytes in, one straight line through protocol, registry and envelope.
 
-    body -> form.read_json_text -> request.parse_request -> Authenticator.authenticate
-         -> Registry.get(command).run -> envelope.encode_success / encode_failure
+body -> form.read_json_text -> request.parse_request -> Authenticator.authenticate
+     -> Registry.get(command).run -> envelope.encode_success / encode_failure
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ async def run_in_thread(work: Callable[[], bytes]) -> bytes:
 class CommandEndpoint:
     """The ASGI endpoint for ``POST /``, ``/stable/``, ``/dev/`` and version prefixes."""
 
-    def __init__(self, services: Services, registry: Registry, *, run_blocking: RunBlocking) -> None:
+    def __init__(
+        self, services: Services, registry: Registry, *, run_blocking: RunBlocking
+    ) -> None:
         self._services = services
         self._registry = registry
         self._run_blocking = run_blocking

@@ -55,9 +55,7 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("name", name="uq_applications_name"),
     )
-    op.create_index(
-        "ix_applications_account_id_name", "applications", ["account_id", "name"]
-    )
+    op.create_index("ix_applications_account_id_name", "applications", ["account_id", "name"])
     op.create_table(
         "request_nonces",
         sa.Column("key_id", sa.Integer(), autoincrement=False, nullable=False),

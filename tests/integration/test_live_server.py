@@ -1,0 +1,181 @@
+"""A real server process, real clients (PHP, Perl, Ruby, the SDK), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cdnpanel.client import Client, TimestampError
+from cdnpanel.config import Settings
+from cdnpanel.wiring import build_services
+from tests.client_styles import envelope, php_wire, urlencoded
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.integration
+CLIENTS = Path(__file__).with_name("clients")
+
+
+@pytest.fixture
+def provisioned(database_url: str) -> Any:
+    services = build_services(Settings(database_url=database_url))
+    account = services.accounts.create_account("live", cdn_id=158)
+    services.applications.create(account.id, "demo-origin")
+    services.applications.create(account.id, "demo-vod")
+    issued = services.accounts.create_key(158)
+    other = services.accounts.create_account("other")
+    services.applications.create(other.id, "other-origin")
+    yield services, issued
+    services.close()
+
+
+@pytest.fixture
+def server(
+    live_server_factory: Callable[..., LiveServer], database_url: str, provisioned: Any
+) -> LiveServer:
+    return live_server_factory(database_url)
+
+
+def run_client(argv: list[str]) -> dict[str, Any]:
+    tool = shutil.which(argv[0])
+    if tool is None:
+        pytest.fail(f"{argv[0]} is not installed: scripts/test installs it")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize(
+    "interpreter",
+    [
+        ["php", str(CLIENTS / "seed_client.php")],
+        ["perl", str(CLIENTS / "perl_client.pl")],
+        ["ruby", str(CLIENTS / "ruby_client.rb")],
+    ],
+    ids=["php-seed", "perl", "ruby"],
+)
+def test_real_clients_call_getapps(
+    server: LiveServer, provisioned: Any, interpreter: list[str]
+) -> None:
+    _services, issued = provisioned
+    answer = run_client(
+        [
+            *interpreter,
+            f"{server.url}/stable/",
+            "158",
+            issued.key.api_key,
+            issued.secret,
+            "video.getapps",
+        ]
+    )
+    assert answer["status"] == "success", answer
+    assert [a["name"] for a in answer["data"]] == ["demo-origin", "demo-vod"]
+
+
+def test_php_client_with_wrong_secret_is_refused(server: LiveServer, provisioned: Any) -> None:
+    _services, issued = provisioned
+    answer = run_client(
+        [
+            "php",
+            str(CLIENTS / "seed_client.php"),
+            f"{server.url}/stable/",
+            "158",
+            issued.key.api_key,
+            "0" * 64,
+            "video.getapps",
+        ]
+    )
+    assert (answer["status"], answer["code"]) == ("failure", "0001")
+
+
+def test_sdk_end_to_end_with_stale_and_future_clocks(server: LiveServer, provisioned: Any) -> None:
+    _services, issued = provisioned
+    url = f"{server.url}/stable/"
+    with Client(url, 158, issued.key.api_key, issued.secret) as client:
+        assert client.video.getapps()["status"] == "success"
+    for skew in (-400, 400):
+        with (
+            Client(
+                url, 158, issued.key.api_key, issued.secret, clock=lambda s=skew: time.time() + s
+            ) as client,
+            pytest.raises(TimestampError, match="UTC"),
+        ):
+            client.video.getapps()
+
+
+def test_replay_refused_across_requests(server: LiveServer, provisioned: Any) -> None:
+    _services, issued = provisioned
+    wire = php_wire(
+        envelope("video.getapps", issued.key.api_key, 158, int(time.time())), issued.secret
+    )
+    content_type, body = urlencoded(wire)
+    answers = [
+        httpx.post(
+            f"{server.url}/stable/", content=body, headers={"content-type": content_type}
+        ).json()
+        for _ in range(2)
+    ]
+    assert answers[0]["status"] == "success"
+    assert answers[1]["code"] == "0009"
+
+
+def test_concurrent_copies_on_two_workers_admit_exactly_one(
+    live_server_factory: Callable[..., LiveServer], database_url: str, provisioned: Any
+) -> None:
+    _services, issued = provisioned
+    server = live_server_factory(database_url, workers=2)
+    url = f"{server.url}/stable/"
+    started = int(time.time())
+    for round_number in range(15):
+        wire = php_wire(
+            envelope("video.getapps", issued.key.api_key, 158, started - round_number),
+            issued.secret,
+        )
+        content_type, body = urlencoded(wire)
+        barrier = threading.Barrier(8)
+        statuses: list[str] = []
+
+        def send(
+            body: bytes = body,
+            barrier: threading.Barrier = barrier,
+            statuses: list[str] = statuses,
+            content_type: str = content_type,
+        ) -> None:
+            # A fresh connection per copy, so the kernel spreads them over both workers.
+            with httpx.Client() as http:
+                barrier.wait()
+                answer = http.post(url, content=body, headers={"content-type": content_type}).json()
+            statuses.append(answer.get("code", answer["status"]))
+
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(statuses) == ["0009"] * 7 + ["success"], statuses
+
+
+def test_server_log_never_holds_secrets_or_signatures(server: LiveServer, provisioned: Any) -> None:
+    _services, issued = provisioned
+    url = f"{server.url}/stable/"
+    with Client(url, 158, issued.key.api_key, issued.secret) as client:
+        client.video.getapps()
+    wire = php_wire(envelope("video.getapps", issued.key.api_key, 158, int(time.time())), "wrong")
+    httpx.post(url, content=urlencoded(wire)[1], headers={"content-type": urlencoded(wire)[0]})
+    httpx.post(
+        url, content=b"json=%7B", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    server.process.terminate()
+    server.process.wait(timeout=15)
+    log = server.log()
+    assert "POST /stable/" in log
+    assert issued.secret not in log
+    assert json.loads(wire)["signature"] not in log
