@@ -57,6 +57,12 @@ def signed_bodies(api_key: str, secret: str, cdn: int, count: int) -> list[str]:
     return bodies
 
 
+def fresh_bodies(services, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """Bodies signed with a new key, so earlier runs' claims cannot make them replays."""
+    key = services.accounts.create_key(158)
+    return signed_bodies(key.key.api_key, key.secret, 158, count)
+
+
 def wrk(args: list[str], *, cpu: int) -> str:
     done = subprocess.run(
         ["taskset", "-c", str(cpu), "wrk", *args], capture_output=True, text=True, check=False
@@ -106,7 +112,6 @@ def main() -> None:
     account = services.accounts.create_account("bench", cdn_id=158)
     for name in ("demo-origin", "demo-vod", "demo-live"):
         services.applications.create(account.id, name)
-    issued = services.accounts.create_key(158)
 
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "CDNPANEL_DATABASE_URL": url}
@@ -144,9 +149,7 @@ def main() -> None:
             )
             health_rps.append(parse_rps(health))
             body_file = workdir / f"bodies-{round_number}.txt"
-            body_file.write_text(
-                "\n".join(signed_bodies(issued.key.api_key, issued.secret, 158, 150_000))
-            )
+            body_file.write_text("\n".join(fresh_bodies(services, 150_000)))
             signed = wrk(
                 [
                     "-t1",
@@ -167,9 +170,7 @@ def main() -> None:
         connections = 32
         delay_ms = max(connections / target * 1000, 0.1)
         body_file = workdir / "bodies-paced.txt"
-        body_file.write_text(
-            "\n".join(signed_bodies(issued.key.api_key, issued.secret, 158, 150_000))
-        )
+        body_file.write_text("\n".join(fresh_bodies(services, 150_000)))
         paced = wrk(
             [
                 "-t1",
@@ -190,10 +191,7 @@ def main() -> None:
         server.terminate()
         server.wait()
 
-    # Fresh key: the server's claims above must not turn these into replays.
-    fresh = services.accounts.create_key(158)
-    cost_bodies = signed_bodies(fresh.key.api_key, fresh.secret, 158, 20_000)
-    cost = in_process_us(services, cost_bodies)
+    cost = in_process_us(services, fresh_bodies(services, 20_000))
     services.close()
 
     ratio = statistics.median(signed_rps) / statistics.median(health_rps)
