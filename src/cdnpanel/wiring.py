@@ -29,7 +29,6 @@ class Services:
     accounts: AccountService
     applications: ApplicationService
     authenticator: Authenticator
-    clock: Clock
 
     def close(self) -> None:
         self.db.dispose()
@@ -65,5 +64,4 @@ def build_services(
             window=settings.timestamp_window,
             last_used_interval=settings.key_last_used_interval,
         ),
-        clock=clock,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CODES", "Code", "by_code"]
+__all__ = ["CODES", "Code"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +81,3 @@ CODES: tuple[Code, ...] = (
     SEVU_NO_FAILED_ATTEMPTS,
     SEVU_FAILED_ATTEMPTS,
 )
-
-_BY_CODE = {c.code: c for c in CODES}
-
-
-def by_code(code: str) -> Code | None:
-    """The table entry for a wire code, or None for a code this version does not know."""
-    return _BY_CODE.get(code)
