@@ -12,7 +12,7 @@ from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import current_revision, head_revision, upgrade
-from cdnpanel.store.nonces import NonceStore
+from cdnpanel.store.nonces import Nonce, NonceStore
 
 
 @pytest.fixture
@@ -93,16 +93,30 @@ def test_application_names_are_unique_across_accounts(db: Database) -> None:
 def test_nonce_is_claimed_once_and_swept_after_expiry(db: Database) -> None:
     nonces = NonceStore(db)
     sig = bytes(32)
-    assert nonces.claim(key_id=1, signature=sig, expires_at=100)
-    assert not nonces.claim(key_id=1, signature=sig, expires_at=100)
-    assert nonces.claim(key_id=2, signature=sig, expires_at=100)  # another key: another claim
+    assert nonces.claim(key_id=1, signature=sig, signed_at=100)
+    assert not nonces.claim(key_id=1, signature=sig, signed_at=100)
+    assert nonces.claim(key_id=2, signature=sig, signed_at=100)  # another key: another claim
     for i in range(50):
-        nonces.claim(key_id=3, signature=i.to_bytes(32, "big"), expires_at=100 + i)
-    assert nonces.sweep(now=100) == 0  # a claim lives while now <= expires_at
-    assert nonces.sweep(now=101) == 3
-    assert nonces.sweep(now=126) == 25
-    assert nonces.sweep(now=126) == 0
-    assert not nonces.claim(key_id=3, signature=(30).to_bytes(32, "big"), expires_at=130)
+        nonces.claim(key_id=3, signature=i.to_bytes(32, "big"), signed_at=100 + i)
+    assert nonces.sweep(before=100) == 0  # claims signed at or after `before` are kept
+    assert nonces.sweep(before=101) == 3
+    assert nonces.sweep(before=126) == 25
+    assert nonces.sweep(before=126) == 0
+    assert not nonces.claim(key_id=3, signature=(30).to_bytes(32, "big"), signed_at=130)
+
+
+def test_claims_in_one_batch_commit_together_and_a_copy_in_the_batch_is_a_replay(
+    db: Database,
+) -> None:
+    nonces = NonceStore(db)
+    first, second = Nonce(1, b"a" * 32, 500), Nonce(1, b"b" * 32, 500)
+    assert nonces.claim_many([first]) == [True]
+    assert nonces.claim_many([second, first, second, Nonce(2, b"a" * 32, 500)]) == [
+        True,
+        False,  # claimed by the earlier batch
+        False,  # the same request twice in one batch: only its first copy is admitted
+        True,
+    ]
 
 
 def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, backend: str) -> None:
@@ -114,7 +128,7 @@ def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, bac
 
     def claim(db: Database) -> None:
         barrier.wait()
-        wins.append(NonceStore(db).claim(key_id=7, signature=b"r" * 32, expires_at=10**10))
+        wins.append(NonceStore(db).claim(key_id=7, signature=b"r" * 32, signed_at=10**10))
 
     threads = [threading.Thread(target=claim, args=(dbs[i % 4],)) for i in range(8)]
     for t in threads:
@@ -124,3 +138,39 @@ def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, bac
     for db in dbs:
         db.dispose()
     assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_prepared_reads_see_what_another_connection_committed(
+    db: Database, database_url: str
+) -> None:
+    # The hot-path reads (Database.query) run outside read(): on SQLite on a connection the
+    # thread keeps. A key revoked or an application created elsewhere must show at once.
+    other = Database(database_url)
+    try:
+        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+        keys, apps = KeyStore(db), ApplicationStore(db)
+        keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+        assert keys.find_active_credential("K" * 32) is not None
+        assert apps.list_for_account(account.id) == []
+        KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
+        ApplicationStore(other).create(account_id=account.id, name="late", now=2)
+        assert keys.find_active_credential("K" * 32) is None
+        assert [a.name for a in apps.list_for_account(account.id)] == ["late"]
+    finally:
+        other.dispose()
+
+
+def test_prepared_reads_work_from_several_threads(db: Database) -> None:
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    ApplicationStore(db).create(account_id=account.id, name="one", now=1)
+    seen: list[list[str]] = []
+
+    def read() -> None:
+        seen.append([a.name for a in ApplicationStore(db).list_for_account(account.id)])
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [["one"]] * 4

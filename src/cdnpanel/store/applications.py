@@ -5,15 +5,28 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select
+from sqlalchemy import Row, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store.database import Database
+from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.records import Application
 from cdnpanel.store.tables import applications
 
 __all__ = ["ApplicationStore"]
+
+# video.getapps and every command that resolves `app` run this.
+_ACCOUNT_APPLICATIONS = Prepared(
+    select(
+        applications.c.id,
+        applications.c.account_id,
+        applications.c.name,
+        applications.c.created_at,
+    )
+    .where(applications.c.account_id == bindparam("account_id"))
+    .order_by(applications.c.id)
+)
 
 
 class ApplicationStore:
@@ -36,13 +49,8 @@ class ApplicationStore:
         return Application(id=app_id, account_id=account_id, name=name, created_at=now)
 
     def list_for_account(self, account_id: int) -> list[Application]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                select(applications)
-                .where(applications.c.account_id == account_id)
-                .order_by(applications.c.id)
-            ).all()
-        return [_application(r) for r in rows]
+        rows = self._db.query(_ACCOUNT_APPLICATIONS, {"account_id": account_id})
+        return [Application(*row) for row in rows]
 
     def find_for_account(
         self, account_id: int, *, ids: Collection[int] = (), names: Collection[str] = ()

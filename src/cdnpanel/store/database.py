@@ -8,17 +8,21 @@ surprises. PostgreSQL (shared, for several API nodes) gets the same interface.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cdnpanel.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from cdnpanel.store.prepared import Prepared
 
 __all__ = ["Database"]
 
@@ -34,6 +38,10 @@ class Database:
         self.engine = self._create_engine(echo)
         # One writer per process; other processes queue on BEGIN IMMEDIATE + busy_timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite: each thread keeps one connection for single-statement reads (see query()).
+        self._readers = threading.local()
+        self._reader_connections: list[Any] = []
+        self._reader_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -50,32 +58,65 @@ class Database:
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
+        # No "begin" listener: any engine event puts every execution on SQLAlchemy's slow
+        # path (measured: 50 µs a statement). BEGIN is issued on the driver connection instead.
         event.listen(engine, "connect", _configure_sqlite_connection)
-        event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection in a read transaction (a consistent snapshot on both backends)."""
         with _translate_store_errors(), self.engine.connect() as conn, conn.begin():
+            if self.is_sqlite:
+                _driver_begin(conn, "BEGIN")
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A connection in a write transaction; committed on exit, rolled back on error."""
         lock = self._write_lock or nullcontext()
-        with _translate_store_errors(), lock, self.engine.connect() as conn:
+        with _translate_store_errors(), lock, self.engine.connect() as conn, conn.begin():
             if self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+                _driver_begin(conn, "BEGIN IMMEDIATE")
+            yield conn
+
+    def query(self, statement: Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one prepared read on its own: one statement is its own consistent snapshot.
+
+        The hot path for lookups on every request. On SQLite it runs on the calling thread's
+        own connection in autocommit mode (no pool checkout, no BEGIN or COMMIT: about 8 µs
+        instead of 40); on PostgreSQL in a ``read()`` transaction.
+        """
+        if not self.is_sqlite:
+            with self.read() as conn:
+                return statement.rows(conn, params)
+        reader = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = self._open_reader()
+        return statement.run(reader, self.engine.dialect, params)
+
+    def _open_reader(self) -> Any:
+        with _translate_store_errors():
+            pooled = self.engine.raw_connection()
+        pooled.detach()  # the thread owns it; it does not take a place in the pool
+        reader = pooled.dbapi_connection
+        self._readers.connection = reader
+        with self._reader_lock:
+            self._reader_connections.append(reader)
+        return reader
 
     def dispose(self) -> None:
+        with self._reader_lock:
+            readers, self._reader_connections = self._reader_connections, []
+        self._readers = threading.local()
+        for reader in readers:
+            reader.close()
         self.engine.dispose()
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event issue BEGIN itself, so writes can say IMMEDIATE.
+    # The driver never opens transactions itself: read() and write() say BEGIN, and
+    # BEGIN IMMEDIATE for writes, so a read-then-write cannot lose a race for the lock.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -85,9 +126,12 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_sqlite_transaction(conn: Connection) -> None:
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+def _driver_begin(conn: Connection, statement: str) -> None:
+    # SQLAlchemy's commit and rollback end it: pysqlite commits whenever a transaction is open.
+    try:
+        conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.OperationalError as exc:  # "database is locked" after the busy timeout
+        raise StoreUnavailable(str(exc)[:120]) from exc
 
 
 @contextmanager

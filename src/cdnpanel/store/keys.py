@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store.database import Database
+from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.records import ApiKey, KeyCredential
 from cdnpanel.store.tables import accounts, api_keys
 
 __all__ = ["KeyStore"]
 
-_CREDENTIAL_QUERY = (
+# Runs on every signed request.
+_CREDENTIAL_QUERY = Prepared(
     select(
         api_keys.c.id,
         api_keys.c.account_id,
@@ -23,7 +25,7 @@ _CREDENTIAL_QUERY = (
         api_keys.c.last_used_at,
     )
     .join(accounts, accounts.c.id == api_keys.c.account_id)
-    .where(api_keys.c.revoked_at.is_(None))
+    .where(api_keys.c.revoked_at.is_(None), api_keys.c.api_key == bindparam("api_key"))
 )
 
 
@@ -51,11 +53,8 @@ class KeyStore:
 
     def find_active_credential(self, api_key: str) -> KeyCredential | None:
         """The active key with this public value, with its secret and account's CDN id."""
-        with self._db.read() as conn:
-            row = conn.execute(_CREDENTIAL_QUERY.where(api_keys.c.api_key == api_key)).first()
-        if row is None:
-            return None
-        return KeyCredential(row.id, row.account_id, row.cdn_id, row.secret, row.last_used_at)
+        rows = self._db.query(_CREDENTIAL_QUERY, {"api_key": api_key})
+        return KeyCredential(*rows[0]) if rows else None
 
     def list_for_account(self, account_id: int) -> list[ApiKey]:
         with self._db.read() as conn:

@@ -61,12 +61,13 @@ applications = Table(
     Index("ix_applications_account_id_name", "account_id", "name"),
 )
 
-# One row per accepted signed request, kept until its timestamp leaves the window.
+# One row per accepted signed request, kept until its timestamp leaves the window. The signed
+# timestamp leads the key: claims of one moment share a page, and a replay has the same one.
 request_nonces = Table(
     "request_nonces",
     metadata,
+    Column("signed_at", BigInteger, primary_key=True, autoincrement=False),
     Column("key_id", Integer, primary_key=True, autoincrement=False),
     Column("signature", LargeBinary(32), primary_key=True),
-    Column("expires_at", BigInteger, nullable=False, index=True),
     sqlite_with_rowid=False,
 )
