@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdnpanel.errors import AuthenticationFailed, ReplayedRequest
@@ -10,9 +11,9 @@ from cdnpanel.protocol.request import SignedRequest, check_timestamp
 from cdnpanel.protocol.signing import verify
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.keys import KeyStore
-from cdnpanel.store.nonces import NonceStore
+from cdnpanel.store.nonces import Nonce, NonceStore
 
-__all__ = ["Authenticator", "Caller"]
+__all__ = ["Authenticator", "Caller", "Verified"]
 
 # Claims outlive the window by this much, so a clock step on one node cannot reopen it.
 _NONCE_SLACK = 5
@@ -29,8 +30,22 @@ class Caller:
     key_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A request whose key and signature check out, not yet admitted: its nonce is unclaimed."""
+
+    caller: Caller
+    nonce: Nonce
+    last_used_at: int | None
+
+
 class Authenticator:
-    """Checks run cheapest first; nothing is written until the signature has been verified."""
+    """Checks run cheapest first; nothing is written until the signature has been verified.
+
+    ``verify`` reads, ``admit`` writes: the server admits the requests of a moment together,
+    with one commit for all their nonce claims (group commit); ``authenticate`` is both for
+    one request.
+    """
 
     def __init__(
         self,
@@ -49,22 +64,34 @@ class Authenticator:
         self._last_used_written: dict[int, int] = {}
 
     def authenticate(self, request: SignedRequest) -> Caller:
-        now = self._clock()
-        check_timestamp(request.timestamp, now=now, window=self.window)
+        verified = self.verify(request)
+        if not self.admit([verified])[0]:
+            raise ReplayedRequest()
+        return verified.caller
+
+    def verify(self, request: SignedRequest) -> Verified:
+        """Freshness, key and signature; raises unless all three hold."""
+        check_timestamp(request.timestamp, now=self._clock(), window=self.window)
         credential = self._keys.find_active_credential(request.api_key)
         if credential is None or credential.cdn_id != request.cdn:
             verify(request.signed_text_candidates(), _DUMMY_SECRET, request.signature)
             raise AuthenticationFailed()
         if not verify(request.signed_text_candidates(), credential.secret, request.signature):
             raise AuthenticationFailed()
-        if not self._nonces.claim(
-            key_id=credential.key_id,
-            signature=request.signature,
-            expires_at=request.timestamp + self.window + _NONCE_SLACK,
-        ):
-            raise ReplayedRequest()
-        self._note_use(credential.key_id, credential.last_used_at, int(now))
-        return Caller(credential.account_id, credential.cdn_id, credential.key_id)
+        return Verified(
+            Caller(credential.account_id, credential.cdn_id, credential.key_id),
+            Nonce(credential.key_id, request.signature, request.timestamp),
+            credential.last_used_at,
+        )
+
+    def admit(self, batch: Sequence[Verified]) -> list[bool]:
+        """Claim each request's nonce, all in one transaction; False marks a replay."""
+        admitted = self._nonces.claim_many([v.nonce for v in batch])
+        now = int(self._clock())
+        for verified, ok in zip(batch, admitted, strict=True):
+            if ok:
+                self._note_use(verified.caller.key_id, verified.last_used_at, now)
+        return admitted
 
     def _note_use(self, key_id: int, stored: int | None, now: int) -> None:
         # 'last used' is for people, not for security: write it at most once a minute per key.
@@ -74,4 +101,5 @@ class Authenticator:
             self._keys.record_use(key_id=key_id, now=now)
 
     def sweep_expired_claims(self) -> int:
-        return self._nonces.sweep(now=int(self._clock()))
+        """Forget claims of requests too old to pass the timestamp check any more."""
+        return self._nonces.sweep(before=int(self._clock()) - self.window - _NONCE_SLACK)
