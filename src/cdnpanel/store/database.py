@@ -8,7 +8,6 @@ surprises. PostgreSQL (shared, for several API nodes) gets the same interface.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cdnpanel.errors import StoreUnavailable
@@ -128,10 +127,17 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 def _driver_begin(conn: Connection, statement: str) -> None:
     # SQLAlchemy's commit and rollback end it: pysqlite commits whenever a transaction is open.
-    try:
+    with driver_errors(conn.dialect):  # "database is locked" after the busy timeout
         conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
-    except sqlite3.OperationalError as exc:  # "database is locked" after the busy timeout
-        raise StoreUnavailable(str(exc)[:120]) from exc
+
+
+@contextmanager
+def driver_errors(dialect: Dialect) -> Iterator[None]:
+    """What ``_translate_store_errors`` does, for calls made on the driver directly."""
+    try:
+        yield
+    except dialect.loaded_dbapi.OperationalError as exc:
+        raise StoreUnavailable(_first_line(str(exc))) from exc
 
 
 @contextmanager
@@ -147,5 +153,9 @@ def _translate_store_errors() -> Iterator[None]:
 
 
 def _short_reason(exc: OperationalError) -> str:
-    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "operational error"
-    return text[:120]
+    return _first_line(str(exc.orig)) if exc.orig is not None else "operational error"
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:120] if lines else "operational error"

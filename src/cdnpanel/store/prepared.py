@@ -14,8 +14,7 @@ integer, text and bytes columns these statements select.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 
-from cdnpanel.errors import StoreUnavailable
+from cdnpanel.store.database import driver_errors
 
 __all__ = ["Prepared"]
 
@@ -69,7 +68,7 @@ class Prepared:
         """Run a write once per parameter set, in the connection's transaction; rows touched."""
         compiled = self._compile(conn.dialect)
         counts: list[int] = []
-        with _driver_errors(conn.dialect):
+        with driver_errors(conn.dialect):
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 for one in params:
@@ -84,18 +83,10 @@ class Prepared:
     ) -> list[tuple[Any, ...]]:
         """All rows, as tuples in the order of the statement's columns."""
         compiled = self._compile(dialect)
-        with _driver_errors(dialect):
+        with driver_errors(dialect):
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute(compiled.sql, compiled.arguments(params))
                 return list(cursor.fetchall())
             finally:
                 cursor.close()
-
-
-@contextmanager
-def _driver_errors(dialect: Dialect) -> Iterator[None]:
-    try:
-        yield
-    except dialect.loaded_dbapi.OperationalError as exc:
-        raise StoreUnavailable(str(exc).strip().splitlines()[0][:120]) from exc
