@@ -60,10 +60,6 @@ class Prepared:
         """All rows, inside the transaction of a ``Database.read()``/``write()`` connection."""
         return self.run(conn.connection.dbapi_connection, conn.dialect, params)
 
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        rows = self.rows(conn, params)
-        return rows[0] if rows else None
-
     def rowcounts(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> list[int]:
         """Run a write once per parameter set, in the connection's transaction; rows touched."""
         compiled = self._compile(conn.dialect)
