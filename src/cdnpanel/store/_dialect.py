@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -9,7 +11,19 @@ from sqlalchemy.sql.dml import Insert
 from cdnpanel.store.database import Database
 
 
+def _insert(db: Database, table: Table) -> sqlite.Insert | postgresql.Insert:
+    return sqlite.insert(table) if db.is_sqlite else postgresql.insert(table)
+
+
 def insert_or_ignore(db: Database, table: Table) -> Insert:
     """INSERT that silently skips rows whose primary or unique key already exists."""
-    insert = sqlite.insert(table) if db.is_sqlite else postgresql.insert(table)
-    return insert.on_conflict_do_nothing()
+    return _insert(db, table).on_conflict_do_nothing()
+
+
+def insert_or_add(db: Database, table: Table, *, key: Sequence[str], add: Sequence[str]) -> Insert:
+    """INSERT a row, or add its ``add`` columns to the existing row with the same ``key``."""
+    insert = _insert(db, table)
+    return insert.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: table.c[name] + insert.excluded[name] for name in add},
+    )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
@@ -16,41 +15,69 @@ from cdnpanel.store.tables import applications
 
 __all__ = ["ApplicationStore"]
 
+_COLUMNS = (
+    applications.c.id,
+    applications.c.account_id,
+    applications.c.name,
+    applications.c.created_at,
+    applications.c.origin_id,
+)
 # video.getapps and every command that resolves `app` run this.
 _ACCOUNT_APPLICATIONS = Prepared(
-    select(
-        applications.c.id,
-        applications.c.account_id,
-        applications.c.name,
-        applications.c.created_at,
-    )
+    select(*_COLUMNS)
     .where(applications.c.account_id == bindparam("account_id"))
     .order_by(applications.c.id)
 )
+# Media-server hooks name applications by name alone (names are unique across accounts).
+_BY_NAME = Prepared(select(*_COLUMNS).where(applications.c.name == bindparam("name")))
 
 
 class ApplicationStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, *, account_id: int, name: str, now: int) -> Application:
+    def create(
+        self, *, account_id: int, name: str, now: int, origin_id: int | None = None
+    ) -> Application:
         try:
             with self._db.write() as conn:
                 app_id = conn.execute(
                     insert(applications)
                     .returning(applications.c.id)
-                    .values(account_id=account_id, name=name, created_at=now)
+                    .values(account_id=account_id, name=name, created_at=now, origin_id=origin_id)
                 ).scalar_one()
         except IntegrityError:
             raise Conflict(
                 f"the application name {name!r} is taken: application names are unique "
                 "across all accounts"
             ) from None
-        return Application(id=app_id, account_id=account_id, name=name, created_at=now)
+        return Application(app_id, account_id, name, now, origin_id)
 
     def list_for_account(self, account_id: int) -> list[Application]:
         rows = self._db.query(_ACCOUNT_APPLICATIONS, {"account_id": account_id})
         return [Application(*row) for row in rows]
+
+    def get_by_name(self, name: str) -> Application | None:
+        """Any account's application with this name: for hooks, never for commands."""
+        rows = self._db.query(_BY_NAME, {"name": name})
+        return Application(*rows[0]) if rows else None
+
+    def list_for_origin(self, origin_id: int) -> list[Application]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(*_COLUMNS)
+                .where(applications.c.origin_id == origin_id)
+                .order_by(applications.c.name)
+            ).all()
+        return [Application(*row) for row in rows]
+
+    def set_origin(self, *, application_id: int, origin_id: int | None) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(applications)
+                .where(applications.c.id == application_id)
+                .values(origin_id=origin_id)
+            )
 
     def find_for_account(
         self, account_id: int, *, ids: Collection[int] = (), names: Collection[str] = ()
@@ -60,15 +87,9 @@ class ApplicationStore:
             return []
         with self._db.read() as conn:
             rows = conn.execute(
-                select(applications).where(
+                select(*_COLUMNS).where(
                     applications.c.account_id == account_id,
                     or_(applications.c.id.in_(list(ids)), applications.c.name.in_(list(names))),
                 )
             ).all()
-        return [_application(r) for r in rows]
-
-
-def _application(row: Row[Any]) -> Application:
-    return Application(
-        id=row.id, account_id=row.account_id, name=row.name, created_at=row.created_at
-    )
+        return [Application(*row) for row in rows]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Account", "ApiKey", "Application", "KeyCredential"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Application",
+    "KeyCredential",
+    "Origin",
+    "Stream",
+    "ViewerSession",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +57,60 @@ class Application:
     account_id: int
     name: str
     created_at: int
+    origin_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A media server cdnpanel controls; ``name`` is the host clients give as ``origin_url``."""
+
+    id: int
+    name: str
+    kind: str
+    control_url: str
+    hls_fragment: int
+    created_at: int
+    last_contact_at: int | None = None
+    failing_since: int | None = None
+    hook_secret_hash: bytes = field(default=b"", repr=False)
+
+    @property
+    def hls_session_window(self) -> int:
+        """Seconds an HLS viewer stays counted after its last request: three segments."""
+        return 3 * self.hls_fragment
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A publishing session on an origin; live while ``ended_at`` is None."""
+
+    id: int
+    account_id: int
+    application_id: int
+    origin_id: int
+    inst: str
+    name: str
+    client_id: str
+    publisher_addr: str
+    started_at: int
+    ended_at: int | None
+    end_reason: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerSession:
+    id: int
+    origin_id: int
+    application_id: int
+    inst: str
+    path: str
+    protocol: str
+    viewer: str
+    address: str
+    started_at: int
+    seen_at: int
+    expires_at: int | None

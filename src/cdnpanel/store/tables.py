@@ -12,9 +12,21 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
+    text,
 )
 
-__all__ = ["accounts", "api_keys", "applications", "metadata", "request_nonces"]
+__all__ = [
+    "accounts",
+    "api_keys",
+    "applications",
+    "metadata",
+    "origins",
+    "request_nonces",
+    "streams",
+    "viewer_counts",
+    "viewer_sessions",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -50,6 +62,24 @@ api_keys = Table(
     Column("revoked_at", BigInteger, nullable=True),
 )
 
+# Media servers cdnpanel drives. The hook secret is only ever compared, so only its SHA-256 is
+# kept (it is 32 random bytes: a fast hash is enough).
+origins = Table(
+    "origins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(253), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("control_url", String(500), nullable=False),
+    Column("hook_secret_hash", LargeBinary(32), nullable=False),
+    Column("hls_fragment", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # The reconciler's lease: the worker that moves it forward polls the origin this round.
+    Column("reconcile_due_at", BigInteger, nullable=True),
+    Column("last_contact_at", BigInteger, nullable=True),
+    Column("failing_since", BigInteger, nullable=True),
+)
+
 applications = Table(
     "applications",
     metadata,
@@ -58,7 +88,84 @@ applications = Table(
     # Unique across accounts, as application names are on ScaleEngine.
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("origin_id", Integer, ForeignKey("origins.id"), nullable=True),
     Index("ix_applications_account_id_name", "account_id", "name"),
+)
+
+# Publishing sessions: live while ended_at is NULL, kept as history afterwards.
+streams = Table(
+    "streams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("application_id", Integer, ForeignKey("applications.id"), nullable=False),
+    Column("origin_id", Integer, ForeignKey("origins.id"), nullable=False),
+    Column("inst", String(100), nullable=False),
+    Column("name", String(512), nullable=False),
+    # The media server's own id of the publishing connection (nginx-rtmp: its clientid).
+    Column("client_id", String(64), nullable=False),
+    Column("publisher_addr", String(64), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("end_reason", String(64), nullable=True),
+    # One live publisher per name on an origin, as the media server itself allows.
+    Index(
+        "uq_streams_live_name",
+        "origin_id",
+        "application_id",
+        "inst",
+        "name",
+        unique=True,
+        sqlite_where=text("ended_at IS NULL"),
+        postgresql_where=text("ended_at IS NULL"),
+    ),
+    Index(
+        "ix_streams_live_account",
+        "account_id",
+        sqlite_where=text("ended_at IS NULL"),
+        postgresql_where=text("ended_at IS NULL"),
+    ),
+    Index("ix_streams_origin_id_client_id", "origin_id", "client_id"),
+)
+
+# Viewers watching now. RTMP players are one row per connection (viewer = the client id) until
+# their play_done; HLS viewers are one row per (viewer, stream) that expires unless refreshed.
+viewer_sessions = Table(
+    "viewer_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin_id", Integer, ForeignKey("origins.id"), nullable=False),
+    Column("application_id", Integer, ForeignKey("applications.id"), nullable=False),
+    Column("inst", String(100), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("protocol", String(8), nullable=False),
+    Column("viewer", String(200), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    UniqueConstraint(
+        "origin_id",
+        "protocol",
+        "viewer",
+        "application_id",
+        "inst",
+        "path",
+        name="uq_viewer_sessions_identity",
+    ),
+    Index("ix_viewer_sessions_expires_at", "expires_at"),
+)
+
+# Viewer counters, kept in step with viewer_sessions in the same transactions, so counting
+# viewers reads a few rows instead of scanning sessions.
+viewer_counts = Table(
+    "viewer_counts",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("inst", String(100), primary_key=True),
+    Column("rtmp", Integer, nullable=False, server_default="0"),
+    Column("hls", Integer, nullable=False, server_default="0"),
 )
 
 # One row per accepted signed request, kept until its timestamp leaves the window. The signed

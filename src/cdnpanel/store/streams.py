@@ -1,0 +1,197 @@
+"""The stream registry: publishing sessions on origins, live and ended."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cdnpanel.errors import Conflict
+from cdnpanel.store.database import Database
+from cdnpanel.store.records import Stream
+from cdnpanel.store.tables import streams
+
+__all__ = ["StreamStore"]
+
+_LIVE = streams.c.ended_at.is_(None)
+
+
+class StreamStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def start(
+        self,
+        *,
+        account_id: int,
+        application_id: int,
+        origin_id: int,
+        inst: str,
+        name: str,
+        client_id: str,
+        publisher_addr: str,
+        started_at: int,
+    ) -> Stream:
+        """Register a live stream; Conflict if that name is live on the origin already."""
+        values: dict[str, object] = {
+            "account_id": account_id,
+            "application_id": application_id,
+            "origin_id": origin_id,
+            "inst": inst,
+            "name": name,
+            "client_id": client_id,
+            "publisher_addr": publisher_addr,
+            "started_at": started_at,
+        }
+        try:
+            with self._db.write() as conn:
+                stream_id = conn.execute(
+                    insert(streams).returning(streams.c.id).values(**values)
+                ).scalar_one()
+        except IntegrityError:
+            raise Conflict(f"stream {name!r} is already being published") from None
+        return Stream(
+            id=stream_id,
+            account_id=account_id,
+            application_id=application_id,
+            origin_id=origin_id,
+            inst=inst,
+            name=name,
+            client_id=client_id,
+            publisher_addr=publisher_addr,
+            started_at=started_at,
+            ended_at=None,
+            end_reason=None,
+        )
+
+    def end_published(
+        self,
+        *,
+        origin_id: int,
+        client_id: str,
+        application_id: int,
+        inst: str,
+        name: str,
+        now: int,
+        reason: str,
+    ) -> Stream | None:
+        """End the live stream this publishing connection opened; None if there is none."""
+        with self._db.write() as conn:
+            row = conn.execute(
+                update(streams)
+                .where(
+                    _LIVE,
+                    streams.c.origin_id == origin_id,
+                    streams.c.client_id == client_id,
+                    streams.c.application_id == application_id,
+                    streams.c.inst == inst,
+                    streams.c.name == name,
+                )
+                .values(ended_at=now, end_reason=reason)
+                .returning(*streams.c)
+            ).first()
+        return _stream(row) if row else None
+
+    def end(self, *, stream_id: int, now: int, reason: str) -> bool:
+        """End a live stream; False if it had ended already."""
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(streams)
+                .where(_LIVE, streams.c.id == stream_id)
+                .values(ended_at=now, end_reason=reason)
+            )
+        return result.rowcount == 1
+
+    def reopen(self, *, stream_id: int) -> bool:
+        """Make an ended stream live again (its end was recorded wrongly); False on conflict."""
+        try:
+            with self._db.write() as conn:
+                result = conn.execute(
+                    update(streams)
+                    .where(streams.c.id == stream_id, streams.c.ended_at.is_not(None))
+                    .values(ended_at=None, end_reason=None)
+                )
+        except IntegrityError:
+            return False  # another stream of that name is live there now
+        return result.rowcount == 1
+
+    def get(self, stream_id: int) -> Stream | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(streams).where(streams.c.id == stream_id)).first()
+        return _stream(row) if row else None
+
+    def find_live(
+        self, *, application_id: int, inst: str, name: str, origin_id: int | None = None
+    ) -> list[Stream]:
+        """Live streams with this app, inst and name (on one origin, or on any)."""
+        query = select(streams).where(
+            _LIVE,
+            streams.c.application_id == application_id,
+            streams.c.inst == inst,
+            streams.c.name == name,
+        )
+        if origin_id is not None:
+            query = query.where(streams.c.origin_id == origin_id)
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(streams.c.id)).all()
+        return [_stream(r) for r in rows]
+
+    def live_for_account(
+        self, account_id: int, *, application_ids: Collection[int] | None = None
+    ) -> list[Stream]:
+        query = select(streams).where(_LIVE, streams.c.account_id == account_id)
+        if application_ids is not None:
+            query = query.where(streams.c.application_id.in_(list(application_ids)))
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(streams.c.id)).all()
+        return [_stream(r) for r in rows]
+
+    def live_on_origin(self, origin_id: int) -> list[Stream]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(streams).where(_LIVE, streams.c.origin_id == origin_id)
+            ).all()
+        return [_stream(r) for r in rows]
+
+    def started_by_client_since(
+        self, *, origin_id: int, client_id: str, since: int
+    ) -> list[Stream]:
+        """Streams (live or ended) this connection id opened at or after ``since``."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(streams).where(
+                    streams.c.origin_id == origin_id,
+                    streams.c.client_id == client_id,
+                    streams.c.started_at >= since,
+                )
+            ).all()
+        return [_stream(r) for r in rows]
+
+    def history(self, account_id: int, *, limit: int = 100) -> list[Stream]:
+        """The account's most recent streams, live and ended, newest first."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(streams)
+                .where(streams.c.account_id == account_id)
+                .order_by(streams.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [_stream(r) for r in rows]
+
+
+def _stream(row: Row[Any]) -> Stream:
+    return Stream(
+        id=row.id,
+        account_id=row.account_id,
+        application_id=row.application_id,
+        origin_id=row.origin_id,
+        inst=row.inst,
+        name=row.name,
+        client_id=row.client_id,
+        publisher_addr=row.publisher_addr,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )

@@ -1,0 +1,298 @@
+"""Viewer sessions and the counters kept in step with them.
+
+Every change to ``viewer_sessions`` changes ``viewer_counts`` in the same transaction, so a count
+is a read of a few counter rows, never a scan of sessions. The functions that take a
+``Connection`` are the building blocks: other repositories (ticket admission) call them inside
+their own transactions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Row, and_, delete, func, select, update
+
+from cdnpanel.store._dialect import insert_or_add, insert_or_ignore
+from cdnpanel.store.database import Database
+from cdnpanel.store.records import ViewerSession
+from cdnpanel.store.tables import viewer_counts, viewer_sessions
+
+__all__ = ["HLS", "RTMP", "HlsTouch", "StreamKey", "ViewerStore"]
+
+RTMP = "rtmp"
+HLS = "hls"
+
+
+class StreamKey(NamedTuple):
+    """What viewers are counted by: an application's stream name or VOD path, per instance."""
+
+    application_id: int
+    inst: str
+    path: str
+
+
+class HlsTouch(NamedTuple):
+    """An HLS viewer seen at ``seen_at``; it stays counted until ``expires_at``."""
+
+    origin_id: int
+    stream: StreamKey
+    viewer: str
+    address: str
+    seen_at: int
+    expires_at: int
+
+
+class ViewerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        # RETURNING tells whether the row went in, on both backends (PostgreSQL's rowcount is
+        # -1 for an INSERT that returns rows).
+        self._insert_session = insert_or_ignore(db, viewer_sessions).returning(viewer_sessions.c.id)
+        self._add_counts = insert_or_add(
+            db, viewer_counts, key=("application_id", "path", "inst"), add=("rtmp", "hls")
+        )
+
+    # -- RTMP: one session per player connection, from play to play_done ----------------------
+
+    def open_rtmp(
+        self, *, origin_id: int, stream: StreamKey, client_id: str, address: str, now: int
+    ) -> bool:
+        """Count a new RTMP player; False if this connection was counted already."""
+        with self._db.write() as conn:
+            return self.open_session(
+                conn,
+                origin_id=origin_id,
+                stream=stream,
+                protocol=RTMP,
+                viewer=client_id,
+                address=address,
+                now=now,
+                expires_at=None,
+            )
+
+    def close_rtmp(self, *, origin_id: int, client_ids: Collection[str]) -> int:
+        """Stop counting these player connections of an origin; returns how many were counted."""
+        if not client_ids:
+            return 0
+        with self._db.write() as conn:
+            rows = conn.execute(
+                delete(viewer_sessions)
+                .where(
+                    viewer_sessions.c.origin_id == origin_id,
+                    viewer_sessions.c.protocol == RTMP,
+                    viewer_sessions.c.viewer.in_(list(client_ids)),
+                )
+                .returning(
+                    viewer_sessions.c.application_id,
+                    viewer_sessions.c.inst,
+                    viewer_sessions.c.path,
+                )
+            ).all()
+            self._subtract(conn, RTMP, (StreamKey(*row) for row in rows))
+        return len(rows)
+
+    def rtmp_sessions(self, origin_id: int) -> list[ViewerSession]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(viewer_sessions).where(
+                    viewer_sessions.c.origin_id == origin_id, viewer_sessions.c.protocol == RTMP
+                )
+            ).all()
+        return [_session(r) for r in rows]
+
+    # -- HLS: sessions refreshed by requests, expiring when the requests stop ------------------
+
+    def touch_hls(self, touches: Sequence[HlsTouch]) -> int:
+        """Refresh or open HLS sessions, all in one transaction; returns how many are new."""
+        if not touches:
+            return 0
+        opened = 0
+        with self._db.write() as conn:
+            for touch in touches:
+                refreshed = conn.execute(
+                    update(viewer_sessions)
+                    .where(_identity(touch.origin_id, touch.stream, HLS, touch.viewer))
+                    .values(seen_at=touch.seen_at, expires_at=touch.expires_at)
+                ).rowcount
+                if refreshed:
+                    continue
+                opened += self.open_session(
+                    conn,
+                    origin_id=touch.origin_id,
+                    stream=touch.stream,
+                    protocol=HLS,
+                    viewer=touch.viewer,
+                    address=touch.address,
+                    now=touch.seen_at,
+                    expires_at=touch.expires_at,
+                )
+        return opened
+
+    def sweep_expired(self, *, now: int, batch: int = 2000) -> int:
+        """End the HLS sessions whose window has passed; returns how many ended."""
+        ended = 0
+        while True:
+            with self._db.write() as conn:
+                expired = (
+                    select(viewer_sessions.c.id)
+                    .where(viewer_sessions.c.expires_at <= now)
+                    .order_by(viewer_sessions.c.expires_at)
+                    .limit(batch)
+                    .scalar_subquery()
+                )
+                rows = conn.execute(
+                    delete(viewer_sessions)
+                    .where(viewer_sessions.c.id.in_(expired))
+                    .returning(
+                        viewer_sessions.c.application_id,
+                        viewer_sessions.c.inst,
+                        viewer_sessions.c.path,
+                    )
+                ).all()
+                self._subtract(conn, HLS, (StreamKey(*row) for row in rows))
+            ended += len(rows)
+            if len(rows) < batch:
+                return ended
+
+    # -- counting -------------------------------------------------------------------------------
+
+    def count(self, application_id: int, paths: Sequence[str] | None = None) -> dict[str, int]:
+        """Viewers now, per path (all instances together); every asked path is in the answer.
+
+        ``paths=None`` gives the whole application's total under the key ``""``.
+        """
+        total = viewer_counts.c.rtmp + viewer_counts.c.hls
+        with self._db.read() as conn:
+            if paths is None:
+                whole = conn.execute(
+                    select(func.coalesce(func.sum(total), 0)).where(
+                        viewer_counts.c.application_id == application_id
+                    )
+                ).scalar_one()
+                return {"": max(0, int(whole))}
+            rows = conn.execute(
+                select(viewer_counts.c.path, func.sum(total))
+                .where(
+                    viewer_counts.c.application_id == application_id,
+                    viewer_counts.c.path.in_(list(paths)),
+                )
+                .group_by(viewer_counts.c.path)
+            ).all()
+        found = {path: max(0, int(n)) for path, n in rows}
+        return {path: found.get(path, 0) for path in paths}
+
+    def counts_for(self, streams: Iterable[StreamKey]) -> dict[StreamKey, int]:
+        """Viewers now of each of these (application, instance, path)."""
+        keys = set(streams)
+        if not keys:
+            return {}
+        application_ids = {k.application_id for k in keys}
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(
+                    viewer_counts.c.application_id,
+                    viewer_counts.c.inst,
+                    viewer_counts.c.path,
+                    viewer_counts.c.rtmp + viewer_counts.c.hls,
+                ).where(viewer_counts.c.application_id.in_(list(application_ids)))
+            ).all()
+        found = {StreamKey(a, i, p): max(0, int(n)) for a, i, p, n in rows}
+        return {key: found.get(key, 0) for key in keys}
+
+    # -- building blocks for transactions of other repositories ---------------------------------
+
+    def open_session(
+        self,
+        conn: Connection,
+        *,
+        origin_id: int,
+        stream: StreamKey,
+        protocol: str,
+        viewer: str,
+        address: str,
+        now: int,
+        expires_at: int | None,
+    ) -> bool:
+        """Insert a session and count it, in ``conn``'s transaction; False if it exists."""
+        inserted = conn.execute(
+            self._insert_session.values(
+                origin_id=origin_id,
+                application_id=stream.application_id,
+                inst=stream.inst,
+                path=stream.path,
+                protocol=protocol,
+                viewer=viewer,
+                address=address,
+                started_at=now,
+                seen_at=now,
+                expires_at=expires_at,
+            )
+        ).first()
+        if inserted is None:
+            return False
+        self._add(conn, protocol, {stream: 1})
+        return True
+
+    def _subtract(self, conn: Connection, protocol: str, streams: Iterable[StreamKey]) -> None:
+        ended = Counter(streams)
+        if not ended:
+            return
+        self._add(conn, protocol, {key: -n for key, n in ended.items()})
+        for key in ended:
+            conn.execute(
+                delete(viewer_counts).where(
+                    _count_key(key), viewer_counts.c.rtmp <= 0, viewer_counts.c.hls <= 0
+                )
+            )
+
+    def _add(self, conn: Connection, protocol: str, deltas: dict[StreamKey, int]) -> None:
+        conn.execute(
+            self._add_counts,
+            [
+                {
+                    "application_id": key.application_id,
+                    "path": key.path,
+                    "inst": key.inst,
+                    "rtmp": delta if protocol == RTMP else 0,
+                    "hls": delta if protocol == HLS else 0,
+                }
+                for key, delta in deltas.items()
+            ],
+        )
+
+
+def _identity(origin_id: int, stream: StreamKey, protocol: str, viewer: str) -> Any:
+    return and_(
+        viewer_sessions.c.origin_id == origin_id,
+        viewer_sessions.c.protocol == protocol,
+        viewer_sessions.c.viewer == viewer,
+        viewer_sessions.c.application_id == stream.application_id,
+        viewer_sessions.c.inst == stream.inst,
+        viewer_sessions.c.path == stream.path,
+    )
+
+
+def _count_key(key: StreamKey) -> Any:
+    return and_(
+        viewer_counts.c.application_id == key.application_id,
+        viewer_counts.c.path == key.path,
+        viewer_counts.c.inst == key.inst,
+    )
+
+
+def _session(row: Row[Any]) -> ViewerSession:
+    return ViewerSession(
+        id=row.id,
+        origin_id=row.origin_id,
+        application_id=row.application_id,
+        inst=row.inst,
+        path=row.path,
+        protocol=row.protocol,
+        viewer=row.viewer,
+        address=row.address,
+        started_at=row.started_at,
+        seen_at=row.seen_at,
+        expires_at=row.expires_at,
+    )
