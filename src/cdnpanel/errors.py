@@ -18,7 +18,8 @@ that turns them into wire codes. The tree follows what a caller can do about eac
     ├── NotFound                   no such object in the caller's account
     ├── Conflict                   the change collides with existing data
     ├── PermissionDenied
-    └── StoreUnavailable           the store is locked or unreachable: retry later
+    ├── StoreUnavailable           the store is locked or unreachable: retry later
+    └── OriginUnavailable          a media server did not answer or refused: retry later
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "MethodNotAllowed",
     "MissingFields",
     "NotFound",
+    "OriginUnavailable",
     "PermissionDenied",
     "ReplayedRequest",
     "RequestRejected",
@@ -173,3 +175,14 @@ class StoreUnavailable(CdnpanelError):
             "The store is busy or unreachable; nothing was changed. Retry in a moment."
             + (f" ({detail})" if detail else "")
         )
+
+
+class OriginUnavailable(CdnpanelError):
+    """A media server (origin) did not answer in time, or answered something unreadable."""
+
+    def __init__(self, origin: str, detail: str) -> None:
+        super().__init__(
+            f"The origin {origin!r} did not answer as expected ({detail}); nothing was changed "
+            "on it. Check that it is running and that its control URL is right, then retry."
+        )
+        self.origin = origin

@@ -11,7 +11,8 @@ ClientError
     ├── NotFoundError           0010
     ├── ConflictError           0014
     ├── AccessDeniedError       0005
-    └── ServerError             0004, 0013: the server failed or is busy: retry later
+    ├── ServerError             0004, 0013: the server failed or is busy: retry later
+    └── OriginError             0015: the media server did not answer: retry later
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "ConflictError",
     "InvalidRequestError",
     "NotFoundError",
+    "OriginError",
     "ReplayError",
     "ServerError",
     "TimestampError",
@@ -93,6 +95,10 @@ class ServerError(APIError):
     """The server failed or its store was busy; nothing was changed."""
 
 
+class OriginError(APIError):
+    """The origin (media server) did not answer; nothing was changed on it."""
+
+
 _ERROR_FOR_CODE: dict[str, type[APIError]] = {
     "0000": UnknownCommandError,
     "0001": AuthenticationError,
@@ -109,6 +115,7 @@ _ERROR_FOR_CODE: dict[str, type[APIError]] = {
     "0012": InvalidRequestError,
     "0013": ServerError,
     "0014": ConflictError,
+    "0015": OriginError,
 }
 
 

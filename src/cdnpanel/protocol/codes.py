@@ -53,6 +53,9 @@ SERVICE_UNAVAILABLE = Code(
     "0013", "service_unavailable", "Store busy or unreachable; nothing changed", 503
 )
 CONFLICT = Code("0014", "conflict", "Conflicts with existing data")
+ORIGIN_UNAVAILABLE = Code(
+    "0015", "origin_unavailable", "The origin (media server) did not answer; nothing changed"
+)
 SEVU_NO_FAILED_ATTEMPTS = Code(
     "2050",
     "sevu_no_failed_attempts",
@@ -78,6 +81,7 @@ CODES: tuple[Code, ...] = (
     BODY_TOO_LARGE,
     SERVICE_UNAVAILABLE,
     CONFLICT,
+    ORIGIN_UNAVAILABLE,
     SEVU_NO_FAILED_ATTEMPTS,
     SEVU_FAILED_ATTEMPTS,
 )

@@ -23,6 +23,7 @@ _CODE_FOR_ERROR: dict[type[BaseException], Code] = {
     errors.Conflict: codes.CONFLICT,
     errors.PermissionDenied: codes.UNAUTHORIZED_ACCESS,
     errors.StoreUnavailable: codes.SERVICE_UNAVAILABLE,
+    errors.OriginUnavailable: codes.ORIGIN_UNAVAILABLE,
 }
 
 

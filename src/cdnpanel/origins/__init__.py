@@ -1,0 +1,1 @@
+"""Adapters to real media servers, each behind the ``OriginAdapter`` Protocol."""

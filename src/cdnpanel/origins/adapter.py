@@ -1,0 +1,89 @@
+"""What cdnpanel needs from a media server, whatever its kind.
+
+An adapter turns the server's callbacks into ``CallbackEvent``s, reads what is live on it
+(``snapshot``) and drops publishers. nginx-rtmp is the first kind; MediaMTX (JSON auth hook,
+``/v3/paths/list``, ``kick``) and Node-Media-Server (JSON webhook, ``/api/v1/sessions``) fit the
+same shape: their adapters map their own ids and paths onto app, inst and stream name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from cdnpanel.store.records import Origin
+
+__all__ = [
+    "Action",
+    "CallbackEvent",
+    "ClientSnapshot",
+    "OriginAdapter",
+    "OriginSnapshot",
+    "StreamSnapshot",
+]
+
+
+class Action(Enum):
+    PUBLISH = "publish"
+    PUBLISH_DONE = "publish_done"
+    PLAY = "play"
+    PLAY_DONE = "play_done"
+    OTHER = "other"  # connect, done, update ...: nothing to record
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    """One callback from a media server, in ScaleEngine's terms."""
+
+    action: Action
+    app: str
+    inst: str
+    name: str
+    client_id: str
+    address: str
+    # The client URL's query (e.g. SEVU's key and pass); never logged.
+    query: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSnapshot:
+    client_id: str
+    address: str
+    seconds: float  # how long the connection has been open
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSnapshot:
+    app: str
+    inst: str
+    name: str
+    seconds: float  # how long the stream has existed on the server
+    publisher: ClientSnapshot | None
+    players: tuple[ClientSnapshot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OriginSnapshot:
+    """What is live on a media server at one moment."""
+
+    streams: tuple[StreamSnapshot, ...]
+
+
+class OriginAdapter(Protocol):
+    """One kind of media server. Network calls raise ``OriginUnavailable``; nothing hangs."""
+
+    kind: str
+
+    def parse_callback(self, event: str, form: Mapping[str, str]) -> CallbackEvent:
+        """A callback's form as an event; ``MalformedRequest`` when it cannot be read."""
+        ...
+
+    def snapshot(self, origin: Origin) -> OriginSnapshot:
+        """The streams and RTMP clients live on the origin now."""
+        ...
+
+    def drop_publisher(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
+        """Disconnect the publisher of ``app/inst/name``; how many connections were dropped."""
+        ...

@@ -1,0 +1,166 @@
+"""nginx with the RTMP module (Debian ``libnginx-mod-rtmp``): callbacks, stat and control.
+
+Facts this relies on, checked against Debian's nginx 1.22.1 + module 1.2.2 (see
+docs/design/origin-nginx-rtmp.md): ScaleEngine's ``app/inst`` is the nginx-rtmp application
+name ``app/inst``; callbacks are urlencoded forms carrying ``app``, ``name``, ``addr``,
+``clientid`` and the client URL's own query; ``/stat`` is XML whose ``<client>`` with
+``<publishing/>`` is the publisher; ``/control/drop/publisher`` answers the number dropped.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from urllib.parse import quote
+
+import httpx
+
+from cdnpanel.errors import MalformedRequest, OriginUnavailable
+from cdnpanel.origins.adapter import (
+    Action,
+    CallbackEvent,
+    ClientSnapshot,
+    OriginSnapshot,
+    StreamSnapshot,
+)
+from cdnpanel.store.records import Origin
+
+__all__ = ["NginxRtmp", "parse_callback", "parse_stat", "split_app"]
+
+KIND = "nginx-rtmp"
+_ACTIONS = {a.value: a for a in Action if a is not Action.OTHER}
+# Members nginx-rtmp adds itself; everything else in the form is the client URL's query.
+_NOTIFY_FIELDS = frozenset(
+    {"app", "flashver", "swfurl", "tcurl", "pageurl", "addr", "clientid", "call", "name", "type"}
+    | {"start", "duration", "reset", "path", "recorder", "args", "time", "timestamp"}
+)
+_MAX_FIELD = 1024
+
+
+def split_app(app: str) -> tuple[str, str]:
+    """``"demo-origin/live"`` is application ``demo-origin``, instance ``live``."""
+    application, _, inst = app.partition("/")
+    if not application or not inst or "/" in inst:
+        raise MalformedRequest(
+            f"nginx-rtmp application {app[:100]!r} is not APP/INST: the generated config names "
+            "every application block after a cdnpanel application and an instance"
+        )
+    return application, inst
+
+
+def parse_callback(event: str, form: Mapping[str, str]) -> CallbackEvent:
+    """An nginx-rtmp ``on_*`` callback's form (``event`` is the hook URL's last segment)."""
+    call = form.get("call", event)
+    action = _ACTIONS.get(call, Action.OTHER)
+    if call != event and event in _ACTIONS:
+        raise MalformedRequest(f"callback {event!r} carries call={call[:40]!r}")
+    for name in ("app", "name", "clientid"):
+        value = form.get(name, "")
+        if action is not Action.OTHER and not value:
+            raise MalformedRequest(f"nginx-rtmp callback without '{name}'")
+        if len(value) > _MAX_FIELD:
+            raise MalformedRequest(f"nginx-rtmp callback field '{name}' is too long")
+    app, inst = split_app(form["app"]) if action is not Action.OTHER else ("", "")
+    query = {k: v for k, v in form.items() if k not in _NOTIFY_FIELDS}
+    return CallbackEvent(
+        action=action,
+        app=app,
+        inst=inst,
+        name=form.get("name", ""),
+        client_id=form.get("clientid", ""),
+        address=form.get("addr", ""),
+        query=query,
+    )
+
+
+def parse_stat(xml: bytes) -> OriginSnapshot:
+    """The ``/stat`` document of ``rtmp_stat all``."""
+    try:
+        root = ET.fromstring(xml)  # noqa: S314  (our own origin's loopback control port)
+    except ET.ParseError as exc:
+        raise ValueError(f"stat is not XML: {exc}") from None
+    if root.tag != "rtmp":
+        raise ValueError(f"stat document's root is <{root.tag}>, not <rtmp>")
+    streams: list[StreamSnapshot] = []
+    for application in root.iterfind("server/application"):
+        app_name = application.findtext("name", "")
+        if "/" not in app_name:
+            continue  # not an application block cdnpanel generated
+        app, inst = split_app(app_name)
+        for stream in application.iterfind("live/stream"):
+            publisher: ClientSnapshot | None = None
+            players: list[ClientSnapshot] = []
+            for client in stream.iterfind("client"):
+                snapshot = ClientSnapshot(
+                    client_id=client.findtext("id", ""),
+                    address=client.findtext("address", ""),
+                    seconds=_millis(client.findtext("time")),
+                )
+                if client.find("publishing") is not None:
+                    publisher = snapshot
+                else:
+                    players.append(snapshot)
+            streams.append(
+                StreamSnapshot(
+                    app=app,
+                    inst=inst,
+                    name=stream.findtext("name", ""),
+                    seconds=_millis(stream.findtext("time")),
+                    publisher=publisher,
+                    players=tuple(players),
+                )
+            )
+    return OriginSnapshot(streams=tuple(streams))
+
+
+def _raw_arg(value: str) -> str:
+    """A control argument as nginx-rtmp compares it: unescaped, except what would end it."""
+    return quote(value, safe="/:@!$'()*,;=-._~")
+
+
+def _millis(text: str | None) -> float:
+    try:
+        return max(0, int(text or 0)) / 1000
+    except ValueError:
+        return 0.0
+
+
+class NginxRtmp:
+    """The nginx-rtmp adapter; ``http`` is shared, and carries the timeout for every call."""
+
+    kind = KIND
+
+    def __init__(self, http: httpx.Client) -> None:
+        self._http = http
+
+    def parse_callback(self, event: str, form: Mapping[str, str]) -> CallbackEvent:
+        return parse_callback(event, form)
+
+    def snapshot(self, origin: Origin) -> OriginSnapshot:
+        response = self._get(origin, "/stat")
+        try:
+            return parse_stat(response.content)
+        except ValueError as exc:
+            raise OriginUnavailable(origin.name, f"unreadable /stat: {exc}") from None
+
+    def drop_publisher(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
+        # The control module compares its arguments undecoded: "/" in app must stay "/"
+        # (a "%2F" matches nothing and drops nobody), so the query is written by hand.
+        query = f"app={_raw_arg(f'{app}/{inst}')}&name={_raw_arg(name)}"
+        response = self._get(origin, f"/control/drop/publisher?{query}")
+        text = response.text.strip()
+        if not text.isdigit():
+            raise OriginUnavailable(origin.name, f"drop answered {text[:40]!r}, not a count")
+        return int(text)
+
+    def _get(self, origin: Origin, path: str) -> httpx.Response:
+        url = origin.control_url.rstrip("/") + path
+        try:
+            response = self._http.get(url)
+        except httpx.TimeoutException:
+            raise OriginUnavailable(origin.name, f"no answer from {url} in time") from None
+        except httpx.HTTPError as exc:
+            raise OriginUnavailable(origin.name, f"{url}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise OriginUnavailable(origin.name, f"{url} answered HTTP {response.status_code}")
+        return response
