@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from cdnpanel.config import Settings
+from cdnpanel.origins.adapter import CallbackEvent
+from cdnpanel.origins.nginx_rtmp import parse_callback
 from cdnpanel.services.accounts import IssuedKey
-from cdnpanel.store.records import Account
+from cdnpanel.store.records import Account, Origin
 from cdnpanel.wiring import Services, build_services
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -102,10 +105,13 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def services_factory(database_url: str, clock: FrozenClock) -> Iterator[Callable[..., Services]]:
+    """Returns ``make(adapters=None, **settings)``: services on the test database."""
     built: list[Services] = []
 
-    def make(**settings: object) -> Services:
-        services = build_services(Settings(database_url=database_url, **settings), clock=clock)
+    def make(adapters: dict[str, Any] | None = None, **settings: object) -> Services:
+        services = build_services(
+            Settings(database_url=database_url, **settings), clock=clock, adapters=adapters
+        )
         built.append(services)
         return services
 
@@ -206,3 +212,53 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+@dataclass
+class OriginWorld:
+    """Services on a fake origin ``origin1.example.net`` serving ``demo-origin`` of ``tenant``;
+    ``other`` is a second account with its own application on the same origin."""
+
+    services: Services
+    adapter: Any
+    origin: Origin
+    hook_secret: str
+    tenant: Tenant
+    other: Tenant
+    clock: FrozenClock
+
+    def event(self, call: str, name: str, client_id: str, **extra: str) -> CallbackEvent:
+        form = {
+            "app": f"{extra.pop('app', 'demo-origin')}/{extra.pop('inst', 'live')}",
+            "addr": extra.pop("addr", "192.0.2.10"),
+            "clientid": client_id,
+            "call": call,
+            "name": name,
+            **extra,
+        }
+        return parse_callback(call, form)
+
+
+@pytest.fixture
+def origin_world(services_factory: Callable[..., Services], clock: FrozenClock) -> OriginWorld:
+    from tests.fake_origin import FakeOrigin
+
+    adapter = FakeOrigin(clock)
+    services = services_factory(adapters={adapter.kind: adapter})
+    issued = services.origins.add("origin1.example.net", control_url="http://127.0.0.1:8081")
+
+    def tenant(name: str, app_name: str) -> Tenant:
+        account = services.accounts.create_account(name)
+        app = services.applications.create(account.id, app_name)
+        services.origins.assign(app, "origin1.example.net")
+        return Tenant(account, services.accounts.create_key(account.cdn_id))
+
+    return OriginWorld(
+        services=services,
+        adapter=adapter,
+        origin=issued.origin,
+        hook_secret=issued.secret,
+        tenant=tenant("tenant", "demo-origin"),
+        other=tenant("other", "other-origin"),
+        clock=clock,
+    )

@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     key_last_used_interval: int = Field(
         60, ge=0, description="At most one 'last used' write per key and process in this many s"
     )
+    hook_networks: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="Comma-separated networks origins may call the hooks from (plus their secret)",
+    )
+    origin_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds to wait for an origin's control or stat answer"
+    )
+    reconcile_interval: float = Field(
+        5.0, gt=0, le=3600, description="Seconds between two reconciliations of an origin"
+    )
+    origin_lost_after: float = Field(
+        15.0, gt=0, description="Seconds an origin may fail to answer before its streams end"
+    )
+    session_flush_interval: float = Field(
+        0.5, gt=0, le=10, description="Seconds between writes of HLS viewer sessions"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cdnpanel.commands import video
+import httpx
+
+from cdnpanel.commands import stream, video, vsn
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
+from cdnpanel.origins.adapter import OriginAdapter
+from cdnpanel.origins.nginx_rtmp import NginxRtmp
 from cdnpanel.services._clock import Clock, SystemTokens, TokenSource
 from cdnpanel.services.accounts import AccountService
 from cdnpanel.services.applications import ApplicationService
 from cdnpanel.services.authentication import Authenticator
+from cdnpanel.services.origins import OriginService
+from cdnpanel.services.reconcile import Reconciler
+from cdnpanel.services.streams import StreamRegistry
+from cdnpanel.services.viewers import ViewerService
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.nonces import NonceStore
+from cdnpanel.store.origins import OriginStore
+from cdnpanel.store.streams import StreamStore
+from cdnpanel.store.viewers import ViewerStore
 
-__all__ = ["Services", "build_registry", "build_services"]
+__all__ = ["Services", "build_adapters", "build_registry", "build_services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +41,26 @@ class Services:
     accounts: AccountService
     applications: ApplicationService
     authenticator: Authenticator
+    origins: OriginService
+    streams: StreamRegistry
+    viewers: ViewerService
+    reconciler: Reconciler
+    adapters: Mapping[str, OriginAdapter]
+    origin_http: httpx.Client
 
     def close(self) -> None:
+        self.origin_http.close()
         self.db.dispose()
 
 
 def build_registry() -> Registry:
-    return Registry([*video.COMMANDS])
+    return Registry([*video.COMMANDS, *vsn.COMMANDS, *stream.COMMANDS])
+
+
+def build_adapters(http: httpx.Client) -> dict[str, OriginAdapter]:
+    """One adapter per kind of media server, keyed by the kind an origin records."""
+    nginx = NginxRtmp(http)
+    return {nginx.kind: nginx}
 
 
 def build_services(
@@ -44,19 +69,26 @@ def build_services(
     clock: Clock = time.time,
     tokens: TokenSource | None = None,
     migrate: bool = True,
+    adapters: dict[str, OriginAdapter] | None = None,
 ) -> Services:
     """Everything a server, a CLI command or a test needs, on the configured database."""
     db = Database(settings.database_url)
     if migrate:
         upgrade(db)
+    tokens = tokens or SystemTokens()
     keys = KeyStore(db)
+    applications = ApplicationStore(db)
+    origins = OriginStore(db)
+    streams = StreamStore(db)
+    viewers = ViewerStore(db)
+    # Origins answer on loopback or a private network: never through an environment proxy.
+    origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)
+    adapters = adapters if adapters is not None else build_adapters(origin_http)
     return Services(
         settings=settings,
         db=db,
-        accounts=AccountService(
-            AccountStore(db), keys, clock=clock, tokens=tokens or SystemTokens()
-        ),
-        applications=ApplicationService(ApplicationStore(db), clock=clock),
+        accounts=AccountService(AccountStore(db), keys, clock=clock, tokens=tokens),
+        applications=ApplicationService(applications, clock=clock),
         authenticator=Authenticator(
             keys,
             NonceStore(db),
@@ -64,4 +96,19 @@ def build_services(
             window=settings.timestamp_window,
             last_used_interval=settings.key_last_used_interval,
         ),
+        origins=OriginService(origins, applications, clock=clock, tokens=tokens),
+        streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
+        viewers=ViewerService(viewers, applications, clock=clock),
+        reconciler=Reconciler(
+            origins,
+            applications,
+            streams,
+            viewers,
+            adapters,
+            clock=clock,
+            interval=settings.reconcile_interval,
+            lost_after=settings.origin_lost_after,
+        ),
+        adapters=adapters,
+        origin_http=origin_http,
     )

@@ -4,18 +4,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
-__all__ = ["AppRefs"]
+__all__ = ["AppRef", "AppRefs", "Instance", "Name", "WholeNumber"]
 
 
 def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
+def _numeric_string(value: Any) -> Any:
+    """Perl, Ruby and WordPress clients send numbers as strings of digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return value
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _instance(value: str) -> str:
+    if "/" in value or not value.isprintable():
+        raise ValueError("an application instance is a name without '/' (e.g. live)")
+    return value
+
+
 AppRef = (
     Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1, max_length=100)]
 )
+"""``app`` as an application id or name."""
 
 AppRefs = Annotated[
     list[AppRef],
@@ -23,3 +43,12 @@ AppRefs = Annotated[
     Field(min_length=1, max_length=500),
 ]
 """``app`` as an id, a list of ids, a name or a list of names (seed 000)."""
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_numeric_string), Field(ge=0, le=2**53)]
+"""A non-negative integer, also as a string of digits."""
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=512), AfterValidator(_printable)]
+"""A stream name, instance or path: printable text."""
+
+Instance = Annotated[StrictStr, Field(min_length=1, max_length=100), AfterValidator(_instance)]
+"""An application instance (ScaleEngine's ``inst``), e.g. ``live``."""

@@ -54,6 +54,9 @@ class Command(Generic[P]):
     params: type[P]
     handler: Handler[P]
     summary: str
+    # True when the handler waits on the network (a media server): it then runs in a worker
+    # thread, never on the event loop, whatever the store.
+    blocking_io: bool = False
 
     def run(self, context: CommandContext, raw_params: Mapping[str, Any]) -> Answer:
         return self.handler(context, self.validate(raw_params))
@@ -65,11 +68,15 @@ class Command(Generic[P]):
             raise _parameter_error(self, exc) from None
 
 
-def command(name: str, *, params: type[P], summary: str) -> Callable[[Handler[P]], Command[P]]:
+def command(
+    name: str, *, params: type[P], summary: str, blocking_io: bool = False
+) -> Callable[[Handler[P]], Command[P]]:
     """Declare a handler as the command ``name``."""
 
     def declare(handler: Handler[P]) -> Command[P]:
-        return Command(name=name, params=params, handler=handler, summary=summary)
+        return Command(
+            name=name, params=params, handler=handler, summary=summary, blocking_io=blocking_io
+        )
 
     return declare
 

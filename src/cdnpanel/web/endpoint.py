@@ -96,7 +96,8 @@ class CommandEndpoint:
             raise ReplayedRequest()
         command = self._registry.get(request.command)
         context = CommandContext(verified.caller, self._services)
-        answer = await self._run_blocking(lambda: command.run(context, request.params))
+        run = run_in_thread if command.blocking_io else self._run_blocking
+        answer = await run(lambda: command.run(context, request.params))
         return envelope.encode_success(
             answer.message, answer.members, elapsed=time.perf_counter() - started
         )

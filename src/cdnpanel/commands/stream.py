@@ -1,0 +1,110 @@
+"""The ``stream.*`` commands: live streams on the account's origins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, StrictStr
+
+from cdnpanel.commands.params import AppRef, AppRefs, Instance, Name, WholeNumber
+from cdnpanel.commands.registry import Answer, CommandContext, Params, command
+from cdnpanel.errors import MissingFields
+from cdnpanel.services.streams import LiveStream
+from cdnpanel.store.records import Stream
+
+__all__ = ["COMMANDS"]
+
+
+def _origin_host(value: str) -> str:
+    """``jb-origin.secdn.net``, also given as a URL (``rtmp://jb-origin.secdn.net/...``)."""
+    value = value.strip()
+    host = urlsplit(value).hostname if "://" in value else value.split("/", 1)[0]
+    if not host:
+        raise ValueError("must be the origin's host name, e.g. jb-origin.secdn.net")
+    return host.lower()
+
+
+OriginUrl = Annotated[StrictStr, Field(min_length=1, max_length=300), AfterValidator(_origin_host)]
+
+
+class CloseParams(Params):
+    app: AppRef | None = None
+    inst: Instance | None = None
+    stream: Name | None = None
+    stream_id: WholeNumber | None = None
+    origin_url: OriginUrl | None = None
+
+
+@command(
+    "stream.close",
+    params=CloseParams,
+    summary="Close a live stream: drop its publisher on the origin (encoders may reconnect).",
+    blocking_io=True,
+)
+def close(context: CommandContext, params: CloseParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    if params.stream_id is not None:
+        closed = services.streams.close(
+            account_id, stream_id=params.stream_id, origin_name=params.origin_url
+        )
+    else:
+        missing = [n for n in ("app", "inst", "stream") if getattr(params, n) is None]
+        if missing:
+            raise MissingFields([*missing, "(or stream_id)"])
+        assert params.app is not None and params.inst is not None and params.stream is not None
+        (app,) = services.applications.resolve(account_id, [params.app])
+        closed = services.streams.close(
+            account_id,
+            app=app,
+            inst=params.inst,
+            name=params.stream,
+            origin_name=params.origin_url,
+        )
+    return Answer("Stream closed", {"stream_id": closed.id, "ended": _date(closed.ended_at)})
+
+
+class ActiveParams(Params):
+    app: AppRefs | None = None
+
+
+@command(
+    "stream.active",
+    params=ActiveParams,
+    summary="List the account's live streams with their stream_id, origin and viewers.",
+)
+def active(context: CommandContext, params: ActiveParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    apps = None if params.app is None else services.applications.resolve(account_id, params.app)
+    live = services.streams.active(account_id, applications=apps)
+    return Answer(
+        "Found Active Streams" if live else "No Active Streams",
+        {"data": [_live_stream(s) for s in live]},
+    )
+
+
+def _live_stream(live: LiveStream) -> dict[str, Any]:
+    stream: Stream = live.stream
+    return {
+        "stream_id": stream.id,
+        "app": live.app,
+        "inst": stream.inst,
+        "stream": stream.name,
+        "origin_url": live.origin,
+        "started": _date(stream.started_at),
+        "start_time": stream.started_at,
+        "viewers": live.viewers,
+        "publisher_ip": stream.publisher_addr,
+    }
+
+
+def _date(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "0000-00-00 00:00:00"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+COMMANDS = (close, active)

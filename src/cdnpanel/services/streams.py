@@ -1,0 +1,210 @@
+"""The stream registry: publishers reported by origins, closing them, listing what is live."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cdnpanel.errors import InvalidParameter, NotFound, PermissionDenied
+from cdnpanel.origins.adapter import CallbackEvent, OriginAdapter
+from cdnpanel.services._clock import Clock
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.origins import OriginStore
+from cdnpanel.store.records import Application, Origin, Stream
+from cdnpanel.store.streams import StreamStore
+from cdnpanel.store.viewers import StreamKey, ViewerStore
+
+__all__ = ["EndReason", "LiveStream", "StreamRegistry"]
+
+
+class EndReason:
+    """Why a stream ended, as recorded in its history."""
+
+    PUBLISHER_LEFT = "publisher disconnected"
+    CLOSED = "closed by stream.close"
+    NOT_ON_ORIGIN = "not live on the origin (reconciled)"
+    ORIGIN_UNREACHABLE = "origin unreachable (reconciled)"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStream:
+    """A live stream with the names a client knows it by and its current viewer count."""
+
+    stream: Stream
+    app: str
+    origin: str
+    viewers: int
+
+
+class StreamRegistry:
+    def __init__(
+        self,
+        streams: StreamStore,
+        applications: ApplicationStore,
+        origins: OriginStore,
+        viewers: ViewerStore,
+        adapters: Mapping[str, OriginAdapter],
+        *,
+        clock: Clock,
+    ) -> None:
+        self._streams = streams
+        self._applications = applications
+        self._origins = origins
+        self._viewers = viewers
+        self._adapters = adapters
+        self._clock = clock
+
+    # -- callbacks from origins -------------------------------------------------------------
+
+    def publish_started(self, origin: Origin, event: CallbackEvent) -> Stream:
+        """Register a publisher; refused (PermissionDenied, Conflict) unless it may publish."""
+        app = self.served_application(origin, event.app)
+        return self._streams.start(
+            account_id=app.account_id,
+            application_id=app.id,
+            origin_id=origin.id,
+            inst=event.inst,
+            name=event.name,
+            client_id=event.client_id,
+            publisher_addr=event.address,
+            started_at=int(self._clock()),
+        )
+
+    def publish_ended(self, origin: Origin, event: CallbackEvent) -> Stream | None:
+        """Record the end of the stream this connection published (None: it had none)."""
+        app = self._applications.get_by_name(event.app)
+        if app is None:
+            return None
+        return self._streams.end_published(
+            origin_id=origin.id,
+            client_id=event.client_id,
+            application_id=app.id,
+            inst=event.inst,
+            name=event.name,
+            now=int(self._clock()),
+            reason=EndReason.PUBLISHER_LEFT,
+        )
+
+    def served_application(self, origin: Origin, name: str) -> Application:
+        """The application ``name`` if some account owns it and this origin serves it."""
+        app = self._applications.get_by_name(name)
+        if app is None:
+            raise PermissionDenied(f"no account owns an application named {name[:100]!r}")
+        if app.origin_id != origin.id:
+            raise PermissionDenied(
+                f"application {name!r} is not served by origin {origin.name!r} "
+                f"(cdnpanel app update --origin {origin.name} {name})"
+            )
+        return app
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def close(
+        self,
+        account_id: int,
+        *,
+        stream_id: int | None = None,
+        app: Application | None = None,
+        inst: str | None = None,
+        name: str | None = None,
+        origin_name: str | None = None,
+    ) -> Stream:
+        """Drop a live stream's publisher on its origin; the stream as recorded ended."""
+        target, origin = self._closable(
+            account_id, stream_id=stream_id, app=app, inst=inst, name=name, origin_name=origin_name
+        )
+        application = app or self._application_of(target)
+        dropped = self._adapters[origin.kind].drop_publisher(
+            origin, app=application.name, inst=target.inst, name=target.name
+        )
+        now = int(self._clock())
+        if dropped == 0:
+            self._streams.end(stream_id=target.id, now=now, reason=EndReason.NOT_ON_ORIGIN)
+            raise NotFound(
+                "live stream",
+                _describe(application.name, target),
+                scope=f"on origin {origin.name!r}: its publisher had already left",
+            )
+        self._streams.end(stream_id=target.id, now=now, reason=EndReason.CLOSED)
+        ended = self._streams.get(target.id)
+        assert ended is not None
+        return ended
+
+    def active(
+        self, account_id: int, *, applications: Collection[Application] | None = None
+    ) -> list[LiveStream]:
+        """The account's live streams (of these applications), with current viewers."""
+        ids = None if applications is None else [a.id for a in applications]
+        live = self._streams.live_for_account(account_id, application_ids=ids)
+        names = {a.id: a.name for a in self._applications.list_for_account(account_id)}
+        origins = {o.id: o.name for o in self._origins.list()}
+        viewers = self._viewers.counts_for(
+            StreamKey(s.application_id, s.inst, s.name) for s in live
+        )
+        return [
+            LiveStream(
+                stream=s,
+                app=names.get(s.application_id, "?"),
+                origin=origins.get(s.origin_id, "?"),
+                viewers=viewers.get(StreamKey(s.application_id, s.inst, s.name), 0),
+            )
+            for s in live
+        ]
+
+    def history(self, account_id: int, *, limit: int = 100) -> list[Stream]:
+        return self._streams.history(account_id, limit=limit)
+
+    def _closable(
+        self,
+        account_id: int,
+        *,
+        stream_id: int | None,
+        app: Application | None,
+        inst: str | None,
+        name: str | None,
+        origin_name: str | None,
+    ) -> tuple[Stream, Origin]:
+        wanted_origin = None
+        if origin_name is not None:
+            wanted_origin = self._origins.get_by_name(origin_name)
+            if wanted_origin is None:
+                raise NotFound("origin", origin_name, scope="")
+        if stream_id is not None:
+            target = self._streams.get(stream_id)
+            if target is None or target.account_id != account_id:
+                raise NotFound("stream", stream_id)
+            if not target.live:
+                raise NotFound("live stream", stream_id, scope=_ended(target))
+            candidates = [target]
+        else:
+            assert app is not None and inst is not None and name is not None
+            candidates = self._streams.find_live(application_id=app.id, inst=inst, name=name)
+            if not candidates:
+                raise NotFound("live stream", f"{app.name}/{inst}/{name}")
+        if wanted_origin is not None:
+            candidates = [c for c in candidates if c.origin_id == wanted_origin.id]
+            if not candidates:
+                raise NotFound("live stream", stream_id or name, scope=f"on {origin_name!r}")
+        if len(candidates) > 1:
+            raise InvalidParameter(
+                "origin_url", "the stream is live on several origins: name one in origin_url"
+            )
+        origin = self._origins.get(candidates[0].origin_id)
+        assert origin is not None
+        return candidates[0], origin
+
+    def _application_of(self, stream: Stream) -> Application:
+        for app in self._applications.list_for_account(stream.account_id):
+            if app.id == stream.application_id:
+                return app
+        raise NotFound("application", stream.application_id)
+
+
+def _describe(app: str, stream: Stream) -> str:
+    return f"{app}/{stream.inst}/{stream.name} (stream_id {stream.id})"
+
+
+def _ended(stream: Stream) -> str:
+    when = datetime.fromtimestamp(stream.ended_at or 0, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"in this account: it ended {when} ({stream.end_reason})"

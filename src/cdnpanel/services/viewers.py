@@ -1,0 +1,178 @@
+"""Viewers: RTMP players from origin callbacks, HLS viewers from the origin's auth_request
+checks, and counting them.
+
+An HLS viewer is a session: one viewer (the ticket key when the URL carries one, else address +
+user agent) fetching playlists or segments of one stream; it stays counted for three segment
+durations after its last request. The check runs on every playlist and segment request, so it
+writes nothing itself: it notes the session in memory and at most once per third of the window
+queues a refresh, which ``flush`` writes in one transaction for every session due. ``sweep``
+ends the sessions whose window has passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cdnpanel.errors import PermissionDenied
+from cdnpanel.origins.adapter import CallbackEvent
+from cdnpanel.services._cache import TtlCache
+from cdnpanel.services._clock import Clock
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.records import Application, Origin
+from cdnpanel.store.viewers import HlsTouch, StreamKey, ViewerStore
+
+__all__ = ["HlsDecision", "PlaybackUri", "ViewerService", "parse_playback_uri"]
+
+_MAX_URI = 4096
+_MAX_PATH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackUri:
+    """``/<app>/<inst>/<stream or VOD path>/<file>`` (ScaleEngine's playback URL shape)."""
+
+    app: str
+    inst: str
+    path: str
+    query: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class HlsDecision:
+    allowed: bool
+    reason: str
+
+
+_ALLOWED = HlsDecision(True, "ok")
+
+
+def parse_playback_uri(uri: str) -> PlaybackUri | None:
+    """The parts of a playback request's URI, or None when it is not one."""
+    if not uri or len(uri) > _MAX_URI or not uri.startswith("/"):
+        return None
+    parts = urlsplit(uri)
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    if len(segments) < 3 or any(
+        not s or s in (".", "..") or "/" in s or not s.isprintable() for s in segments
+    ):
+        return None
+    app, inst, rest = segments[0], segments[1], segments[2:]
+    # Nested HLS (the generated config): <stream>/index.m3u8, <stream>/12.ts; a VOD path has
+    # several segments before its file. A bare <stream>.m3u8 names the stream by its stem.
+    path = "/".join(rest[:-1]) if len(rest) > 1 else rest[0].rsplit(".", 1)[0]
+    if not path or len(path) > _MAX_PATH:
+        return None
+    return PlaybackUri(app, inst, path, dict(parse_qsl(parts.query)))
+
+
+class ViewerService:
+    def __init__(
+        self,
+        viewers: ViewerStore,
+        applications: ApplicationStore,
+        *,
+        clock: Clock,
+        cache_seconds: float = 2.0,
+    ) -> None:
+        self._viewers = viewers
+        self._applications = applications
+        self._clock = clock
+        self._apps: TtlCache[str, Application | None] = TtlCache(
+            applications.get_by_name, ttl=cache_seconds, clock=clock
+        )
+        # In-memory session book: when each HLS session must next be written, and the writes
+        # waiting for the next flush. Touched from the event loop; flushed from a thread.
+        self._due: dict[tuple[int, StreamKey, str], float] = {}
+        self._pending: dict[tuple[int, StreamKey, str], HlsTouch] = {}
+        self._lock = threading.Lock()
+        self._pruned_at = clock()
+
+    # -- RTMP players (on_play / on_play_done) ------------------------------------------------
+
+    def play_started(self, origin: Origin, event: CallbackEvent) -> None:
+        """Count an RTMP player; PermissionDenied refuses the play."""
+        app = self._applications.get_by_name(event.app)
+        if app is None or app.origin_id != origin.id:
+            raise PermissionDenied(f"no application {event.app[:100]!r} on this origin")
+        self._viewers.open_rtmp(
+            origin_id=origin.id,
+            stream=StreamKey(app.id, event.inst, event.name),
+            client_id=event.client_id,
+            address=event.address,
+            now=int(self._clock()),
+        )
+
+    def play_ended(self, origin: Origin, event: CallbackEvent) -> None:
+        self._viewers.close_rtmp(origin_id=origin.id, client_ids=[event.client_id])
+
+    # -- HLS (the origin's auth_request, on every playlist and segment request) ---------------
+
+    def check_hls(self, origin: Origin, *, uri: str, address: str, user_agent: str) -> HlsDecision:
+        """Admit or refuse one HLS request; never writes to the store itself."""
+        playback = parse_playback_uri(uri)
+        if playback is None:
+            return HlsDecision(False, "not a playback URL: /<app>/<inst>/<stream>/<file>")
+        app = self._apps.get(playback.app)
+        if app is None or app.origin_id != origin.id:
+            return HlsDecision(False, f"no application {playback.app!r} on this origin")
+        stream = StreamKey(app.id, playback.inst, playback.path)
+        self._note_hls(origin, stream, _anonymous_viewer(address, user_agent), address)
+        return _ALLOWED
+
+    def _note_hls(self, origin: Origin, stream: StreamKey, viewer: str, address: str) -> None:
+        now = self._clock()
+        key = (origin.id, stream, viewer)
+        due = self._due.get(key)
+        if due is not None and now < due:
+            return
+        window = origin.hls_session_window
+        with self._lock:
+            self._due[key] = now + window / 3
+            self._pending[key] = HlsTouch(
+                origin.id, stream, viewer, address, int(now), int(now) + window
+            )
+
+    def flush(self) -> int:
+        """Write the HLS sessions due for a refresh; returns how many sessions are new."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        self._forget_idle()
+        if not pending:
+            return 0
+        try:
+            return self._viewers.touch_hls(list(pending.values()))
+        except Exception:
+            with self._lock:  # not written: the next request of each session queues it again
+                for key in pending:
+                    self._due.pop(key, None)
+            raise
+
+    def _forget_idle(self) -> None:
+        """Drop the book's entries of sessions idle for a minute (their rows have expired)."""
+        now = self._clock()
+        if now - self._pruned_at < 30:
+            return
+        self._pruned_at = now
+        with self._lock:
+            idle = [k for k, due in self._due.items() if due < now - 60]
+            for key in idle:
+                del self._due[key]
+
+    def sweep(self) -> int:
+        """End HLS sessions whose window has passed; returns how many ended."""
+        return self._viewers.sweep_expired(now=int(self._clock()))
+
+    # -- counting ------------------------------------------------------------------------------
+
+    def count(self, application: Application, paths: Sequence[str] | None) -> dict[str, int]:
+        """Viewers now of each path of the application (None: the whole application)."""
+        return self._viewers.count(application.id, paths)
+
+
+def _anonymous_viewer(address: str, user_agent: str) -> str:
+    digest = hashlib.blake2b(f"{address}\0{user_agent}".encode(), digest_size=8).hexdigest()
+    return f"a:{digest}"

@@ -1,0 +1,146 @@
+"""Viewers: RTMP players from callbacks, HLS sessions from auth_request checks, counting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from cdnpanel.errors import PermissionDenied, StoreUnavailable
+from cdnpanel.services.viewers import PlaybackUri, ViewerService, parse_playback_uri
+from cdnpanel.store.records import Application
+from cdnpanel.store.viewers import HlsTouch, ViewerStore
+from tests.conftest import OriginWorld
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("/demo-origin/live/cam1/index.m3u8", ("demo-origin", "live", "cam1", {})),
+        (
+            "/demo-origin/live/cam1/12.ts?key=k.1&pass=p%20q",
+            ("demo-origin", "live", "cam1", {"key": "k.1", "pass": "p q"}),
+        ),
+        (
+            "/jb-origin/play/sestore/jb/video.mp4/playlist.m3u8",
+            ("jb-origin", "play", "sestore/jb/video.mp4", {}),
+        ),
+        ("/demo-origin/live/cam1.m3u8", ("demo-origin", "live", "cam1", {})),
+        ("/demo-origin/live/caf%C3%A9/index.m3u8", ("demo-origin", "live", "café", {})),
+    ],
+)
+def test_playback_uris(uri: str, expected: tuple[object, ...]) -> None:
+    assert parse_playback_uri(uri) == PlaybackUri(*expected)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "",
+        "demo-origin/live/cam1/index.m3u8",
+        "/demo-origin/live",
+        "/demo-origin//cam1/index.m3u8",
+        "/demo-origin/live/../../etc/passwd",
+        "/demo-origin/live/a%2Fb/index.m3u8",
+        "/demo-origin/live/%00/index.m3u8",
+        "/demo-origin/live/" + "x" * 5000,
+    ],
+)
+def test_not_playback_uris(uri: str) -> None:
+    assert parse_playback_uri(uri) is None
+
+
+def demo_app(world: OriginWorld) -> Application:
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    return app
+
+
+def test_rtmp_players_count_until_play_done(origin_world: OriginWorld) -> None:
+    world, viewers = origin_world, origin_world.services.viewers
+    viewers.play_started(world.origin, world.event("play", "cam1", "5"))
+    viewers.play_started(world.origin, world.event("play", "cam1", "6"))
+    assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 2}
+    viewers.play_ended(world.origin, world.event("play_done", "cam1", "5"))
+    assert viewers.count(demo_app(world), None) == {"": 1}
+    with pytest.raises(PermissionDenied):
+        viewers.play_started(world.origin, world.event("play", "x", "7", app="stray"))
+
+
+class RecordingStore(ViewerStore):
+    def __init__(self, store: ViewerStore, *, fail: bool = False) -> None:
+        super().__init__(store._db)
+        self.batches: list[list[HlsTouch]] = []
+        self.fail = fail
+
+    def touch_hls(self, touches: Sequence[HlsTouch]) -> int:
+        if self.fail:
+            raise StoreUnavailable("database is locked")
+        self.batches.append(list(touches))
+        return super().touch_hls(touches)
+
+
+def test_hls_checks_write_once_per_session_per_third_of_the_window(
+    origin_world: OriginWorld,
+) -> None:
+    world = origin_world
+    store = RecordingStore(world.services.viewers._viewers)
+    applications = world.services.applications._applications
+    viewers = ViewerService(store, applications, clock=world.clock)
+    window = world.origin.hls_session_window  # 3 segments of 2 s
+    for second in range(12):  # two players, a playlist and a segment each per second
+        for player in ("p1", "p2"):
+            for uri in ("/demo-origin/live/cam1/index.m3u8", f"/demo-origin/live/cam1/{second}.ts"):
+                decision = viewers.check_hls(world.origin, uri=uri, address="x", user_agent=player)
+                assert decision.allowed
+        viewers.flush()  # the server's loop does this every half second
+        world.clock.advance(1)
+    writes = [t for batch in store.batches for t in batch]
+    assert len(writes) == 2 * 12 // (window // 3)  # 48 requests, one write each 2 s per player
+    assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 2}
+    world.clock.advance(window)
+    viewers.sweep()
+    assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 0}
+
+
+def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld) -> None:
+    world = origin_world
+    store = RecordingStore(world.services.viewers._viewers, fail=True)
+    viewers = ViewerService(store, world.services.applications._applications, clock=world.clock)
+    uri = "/demo-origin/live/cam1/index.m3u8"
+    viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
+    with pytest.raises(StoreUnavailable):
+        viewers.flush()
+    store.fail = False
+    viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
+    viewers.flush()
+    assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 1}
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("/stray-app/live/cam1/index.m3u8", "no application 'stray-app'"),
+        ("/other-origin/live/cam1/index.m3u8", None),  # another account's app: counted for it
+        ("/index.html", "not a playback URL"),
+    ],
+)
+def test_hls_checks_refuse_what_is_not_playback(
+    origin_world: OriginWorld, uri: str, reason: str | None
+) -> None:
+    decision = origin_world.services.viewers.check_hls(
+        origin_world.origin, uri=uri, address="x", user_agent="ua"
+    )
+    assert decision.allowed is (reason is None)
+    if reason:
+        assert reason in decision.reason
+
+
+def test_hls_check_refuses_applications_of_other_origins(origin_world: OriginWorld) -> None:
+    world = origin_world
+    world.services.origins.add("origin2.example.net", control_url="http://127.0.0.1:8082")
+    world.services.origins.assign(demo_app(world), "origin2.example.net")
+    world.clock.advance(10)  # past the application cache
+    decision = world.services.viewers.check_hls(
+        world.origin, uri="/demo-origin/live/cam1/index.m3u8", address="x", user_agent="ua"
+    )
+    assert not decision.allowed
