@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
+from typing import Any
 
 import click
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from cdnpanel.cli._context import CliState, pass_state
 from cdnpanel.services.accounts import IssuedKey
@@ -53,8 +56,18 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=log_config(),
         server_header=False,
     )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus cdnpanel's own loggers, and the access log's hook filter."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"hooks": {"()": "cdnpanel.web.app.AccessLogFilter"}}
+    config["handlers"]["access"]["filters"] = ["hooks"]
+    config["loggers"]["cdnpanel"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _ensure_demo(services: Services, url: str) -> None:

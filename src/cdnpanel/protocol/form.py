@@ -13,7 +13,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from cdnpanel.errors import MalformedRequest
 
-__all__ = ["MAX_FORM_FIELDS", "read_json_text"]
+__all__ = ["MAX_FORM_FIELDS", "read_json_text", "read_urlencoded_form"]
 
 MAX_FORM_FIELDS = 64
 _FIELD = "json"
@@ -52,15 +52,30 @@ def _decode_utf8(raw: bytes, what: str) -> str:
         raise MalformedRequest(f"{what} is not valid UTF-8 (byte {exc.start})") from None
 
 
+def read_urlencoded_form(body: bytes) -> dict[str, str]:
+    """An urlencoded form's fields (the first value of each name), strictly decoded."""
+    form: dict[str, str] = {}
+    for name, value in _urlencoded_pairs(body):
+        form.setdefault(name, value)
+    return form
+
+
 def _urlencoded_json_field(body: bytes) -> str:
+    values = [value for name, value in _urlencoded_pairs(body) if name == _FIELD]
+    return _exactly_one(values)
+
+
+def _urlencoded_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         raise MalformedRequest(
             "urlencoded body holds raw non-ASCII bytes: percent-encode the form field"
         ) from None
+    if not text:
+        return []
     try:
-        pairs = parse_qsl(
+        return parse_qsl(
             text,
             keep_blank_values=True,
             strict_parsing=True,
@@ -73,8 +88,6 @@ def _urlencoded_json_field(body: bytes) -> str:
         raise MalformedRequest("the 'json' form field is not valid UTF-8 once decoded") from None
     except ValueError as exc:
         raise MalformedRequest(f"unreadable urlencoded body ({exc}): {_ACCEPTED}") from None
-    values = [value for name, value in pairs if name == _FIELD]
-    return _exactly_one(values)
 
 
 def _exactly_one(values: list[str]) -> str:

@@ -1,10 +1,11 @@
-"""ASGI app assembly: routes, the background sweeper, and the factory uvicorn workers call."""
+"""ASGI app assembly: routes, background loops, and the factory uvicorn workers call."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import orjson
@@ -17,9 +18,10 @@ from starlette.routing import Route
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
 from cdnpanel.web.endpoint import CommandEndpoint, run_in_thread, run_inline
+from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks, mask_secrets
 from cdnpanel.wiring import Services, build_registry, build_services
 
-__all__ = ["create_app", "create_app_from_environment"]
+__all__ = ["AccessLogFilter", "create_app", "create_app_from_environment"]
 
 log = logging.getLogger("cdnpanel.web")
 
@@ -27,6 +29,7 @@ log = logging.getLogger("cdnpanel.web")
 _PREFIX = "{prefix:str}"
 _API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 NONCE_SWEEP_SECONDS = 30.0
+SESSION_SWEEP_SECONDS = 1.0
 _HEALTH_BODY = orjson.dumps({"status": "ok"})
 
 
@@ -44,21 +47,54 @@ def _json_http_error(_request: Request, exc: Exception) -> Response:
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
-def create_app(services: Services, registry: Registry | None = None) -> Starlette:
-    """The API server on given services (tests pass theirs; workers build from settings)."""
+def create_app(
+    services: Services, registry: Registry | None = None, *, background: bool = True
+) -> Starlette:
+    """The API server on given services (tests pass theirs; workers build from settings).
+
+    ``background=False`` leaves out the loops (sweeps, session writes, reconciliation), for
+    tests that drive them by hand.
+    """
     run_blocking = run_inline if services.db.is_sqlite else run_in_thread
     endpoint = CommandEndpoint(services, registry or build_registry(), run_blocking=run_blocking)
+    hooks = OriginHooks(services, run_blocking=run_blocking)
+    settings = services.settings
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if not background:
+            yield
+            return
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_sweep_nonces_forever, services)
+            loops: list[tuple[str, float, Callable[[], Any]]] = [
+                (
+                    "sweeping expired replay claims",
+                    NONCE_SWEEP_SECONDS,
+                    services.authenticator.sweep_expired_claims,
+                ),
+                (
+                    "writing HLS viewer sessions",
+                    settings.session_flush_interval,
+                    services.viewers.flush,
+                ),
+                (
+                    "ending expired HLS viewer sessions",
+                    SESSION_SWEEP_SECONDS,
+                    services.viewers.sweep,
+                ),
+                ("reconciling origins", settings.reconcile_interval, services.reconciler.run_once),
+            ]
+            for what, every, work in loops:
+                tasks.start_soon(_every, every, what, work)
             yield
             tasks.cancel_scope.cancel()
+        services.viewers.flush()  # sessions noted since the last write
 
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
+            Route(HOOK_PREFIX + "{origin}/hls", hooks.hls, methods=["GET"]),
+            Route(HOOK_PREFIX + "{origin}/{event}", hooks.callback, methods=["POST"]),
             Route("/", endpoint.respond, methods=_API_METHODS),
             Route(f"/{_PREFIX}/", endpoint.respond, methods=_API_METHODS),
             Route(f"/{_PREFIX}", endpoint.respond, methods=_API_METHODS),
@@ -68,13 +104,29 @@ def create_app(services: Services, registry: Registry | None = None) -> Starlett
     )
 
 
-async def _sweep_nonces_forever(services: Services) -> None:
+async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
+    """Run ``work`` in a worker thread every ``seconds``; a failure is logged, not fatal."""
     while True:
-        await anyio.sleep(NONCE_SWEEP_SECONDS)
+        await anyio.sleep(seconds)
         try:
-            await anyio.to_thread.run_sync(services.authenticator.sweep_expired_claims)
+            await anyio.to_thread.run_sync(work)
         except Exception:
-            log.exception("sweeping expired replay claims failed; will retry")
+            log.exception("%s failed; will retry", what)
+
+
+class AccessLogFilter(logging.Filter):
+    """Masks hook secrets in access-log lines and leaves out the HLS checks (one per segment
+    request: the origin's own access log has those requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = args[2]
+            if path.startswith(HOOK_PREFIX):
+                if path.split("?", 1)[0].endswith("/hls"):
+                    return False
+                record.args = (*args[:2], mask_secrets(path), *args[3:])
+        return True
 
 
 def create_app_from_environment() -> Starlette:

@@ -1,0 +1,146 @@
+"""The hooks media servers call: nginx-rtmp's ``on_*`` callbacks and the HLS ``auth_request``.
+
+Only origins may call them: the caller's address must be in ``hook_networks`` (loopback by
+default) and the request must carry the origin's hook secret (``?secret=`` on callbacks, whose
+URLs nginx-rtmp cannot give headers; the ``X-Cdnpanel-Secret`` header on ``auth_request``).
+Media servers read the status only: 2xx admits, 403 refuses. The JSON body is for people
+reading the media server's error log.
+
+    POST /hooks/origins/{origin}/{publish|publish_done|play|play_done|done}
+    GET  /hooks/origins/{origin}/hls        X-Original-URI, X-Real-IP, User-Agent
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
+from cdnpanel.origins.adapter import Action, CallbackEvent
+from cdnpanel.protocol.form import read_urlencoded_form
+from cdnpanel.store.records import Origin
+from cdnpanel.wiring import Services
+
+__all__ = ["HOOK_PREFIX", "OriginHooks", "mask_secrets"]
+
+log = logging.getLogger("cdnpanel.hooks")
+
+HOOK_PREFIX = "/hooks/origins/"
+SECRET_HEADER = "x-cdnpanel-secret"  # noqa: S105  (a header name)
+_MAX_CALLBACK_BODY = 64 * 1024
+_SECRET_IN_QUERY = re.compile(r"(?i)([?&]secret=)[^&\s\"]*")
+_ALLOWED = Response(status_code=204)
+
+RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+def mask_secrets(text: str) -> str:
+    """``...?secret=abc`` as ``...?secret=***``: hook URLs must never reach a log whole."""
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
+
+
+class OriginHooks:
+    def __init__(self, services: Services, *, run_blocking: RunBlocking) -> None:
+        self._services = services
+        self._run_blocking = run_blocking
+        self._networks = _networks(services.settings.hook_networks)
+
+    async def callback(self, request: Request) -> Response:
+        """An nginx-rtmp ``on_*`` callback: 2xx lets the publish or play go on."""
+        event = request.path_params["event"]
+        try:
+            origin = await self._origin(request, request.query_params.get("secret"))
+            body = await request.body()
+            if len(body) > _MAX_CALLBACK_BODY:
+                raise MalformedRequest("callback body too large")
+            form = read_urlencoded_form(body)
+            callback = self._services.adapters[origin.kind].parse_callback(event, form)
+            await self._run_blocking(lambda: self._record(origin, callback))
+        except CdnpanelError as error:
+            log.info("refused %s callback: %s", event[:20], error.message)
+            return _refusal(error)
+        return _json(200, {"status": "success"})
+
+    def _record(self, origin: Origin, event: CallbackEvent) -> None:
+        streams, viewers = self._services.streams, self._services.viewers
+        if event.action is Action.PUBLISH:
+            stream = streams.publish_started(origin, event)
+            log.info(
+                "stream %d live: %s/%s/%s on %s",
+                stream.id,
+                event.app,
+                event.inst,
+                event.name,
+                origin.name,
+            )
+        elif event.action is Action.PUBLISH_DONE:
+            streams.publish_ended(origin, event)
+        elif event.action is Action.PLAY:
+            viewers.play_started(origin, event)
+        elif event.action is Action.PLAY_DONE:
+            viewers.play_ended(origin, event)
+
+    async def hls(self, request: Request) -> Response:
+        """nginx ``auth_request`` for a playlist or segment: 204 serves it, 403 refuses it."""
+        headers = request.headers
+        try:
+            origin = await self._origin(request, headers.get(SECRET_HEADER))
+            uri = headers.get("x-original-uri", "")
+            address = headers.get("x-real-ip") or _client_host(request)
+            user_agent = headers.get("user-agent", "")
+            decision = await self._run_blocking(
+                lambda: self._services.viewers.check_hls(
+                    origin, uri=uri, address=address, user_agent=user_agent
+                )
+            )
+        except CdnpanelError as error:
+            return _refusal(error)
+        if decision.allowed:
+            return _ALLOWED
+        return _json(403, {"status": "failure", "message": decision.reason})
+
+    async def _origin(self, request: Request, secret: str | None) -> Origin:
+        host = _client_host(request)
+        if not self._from_allowed_network(host):
+            raise PermissionDenied(f"hooks are not open to {host}: see CDNPANEL_HOOK_NETWORKS")
+        name = request.path_params["origin"]
+        origins = self._services.origins
+        origin: Origin = await self._run_blocking(lambda: origins.authenticate_hook(name, secret))
+        return origin
+
+    def _from_allowed_network(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._networks)
+
+
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in spec.split(",") if n)
+    except ValueError as exc:
+        raise ValueError(f"CDNPANEL_HOOK_NETWORKS: {exc}") from None
+
+
+def _client_host(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _refusal(error: CdnpanelError) -> Response:
+    # Media servers read any non-2xx as "refuse"; auth_request passes only 401 and 403 on.
+    status = 400 if isinstance(error, MalformedRequest) else 403
+    return _json(status, {"status": "failure", "message": error.message})
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")

@@ -1,0 +1,144 @@
+"""The hooks origins call, in-process: who may call them, and what they answer."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import pytest
+from starlette.testclient import TestClient
+
+from cdnpanel.web.app import AccessLogFilter, create_app
+from cdnpanel.web.hooks import mask_secrets
+from tests.conftest import OriginWorld
+
+HOOKS = "/hooks/origins/origin1.example.net"
+
+
+@pytest.fixture
+def hooks(origin_world: OriginWorld) -> TestClient:
+    app = create_app(origin_world.services, background=False)
+    return TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 40000))
+
+
+def callback(
+    http: TestClient, world: OriginWorld, event: str, secret: str | None = None, **form: str
+) -> int:
+    body = {
+        "app": "demo-origin/live",
+        "addr": "192.0.2.10",
+        "clientid": "1",
+        "call": event,
+        "name": "cam1",
+        **form,
+    }
+    response = http.post(
+        f"{HOOKS}/{event}?secret={secret or world.hook_secret}",
+        content=urlencode(body),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.headers["content-type"] == "application/json"
+    return response.status_code
+
+
+def test_publish_play_and_done_callbacks(hooks: TestClient, origin_world: OriginWorld) -> None:
+    world = origin_world
+    assert callback(hooks, world, "publish") == 200
+    assert callback(hooks, world, "play", clientid="5") == 200
+    (live,) = world.services.streams.active(world.tenant.account.id)
+    assert live.viewers == 1
+    assert callback(hooks, world, "play_done", clientid="5") == 200
+    assert callback(hooks, world, "publish_done") == 200
+    assert callback(hooks, world, "done") == 200
+    assert world.services.streams.active(world.tenant.account.id) == []
+
+
+def test_refused_publishes(hooks: TestClient, origin_world: OriginWorld) -> None:
+    world = origin_world
+    assert callback(hooks, world, "publish", app="stray-app/live") == 403
+    assert callback(hooks, world, "publish") == 200
+    assert callback(hooks, world, "publish", clientid="3") == 403  # "already publishing"
+    assert callback(hooks, world, "publish", app="no-instance") == 400
+
+
+def test_callbacks_need_the_origins_secret(hooks: TestClient, origin_world: OriginWorld) -> None:
+    world = origin_world
+    assert callback(hooks, world, "publish", secret="0" * 64) == 403
+    response = hooks.post(f"{HOOKS}/publish", content=b"app=demo-origin/live&name=x&clientid=1")
+    assert response.status_code == 403
+    elsewhere = hooks.post(f"/hooks/origins/nowhere.example.net/publish?secret={world.hook_secret}")
+    assert elsewhere.status_code == 403
+    assert world.services.streams.active(world.tenant.account.id) == []
+
+
+def test_callbacks_from_outside_the_hook_networks_are_refused(origin_world: OriginWorld) -> None:
+    app = create_app(origin_world.services, background=False)
+    outsider = TestClient(app, client=("203.0.113.9", 40000))
+    response = outsider.post(
+        f"{HOOKS}/publish?secret={origin_world.hook_secret}",
+        content=b"app=demo-origin/live&call=publish&name=cam1&clientid=1&addr=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 403
+    assert "CDNPANEL_HOOK_NETWORKS" in response.json()["message"]
+
+
+def test_hls_check(hooks: TestClient, origin_world: OriginWorld) -> None:
+    world = origin_world
+
+    def check(uri: str, secret: str | None = None) -> int:
+        headers = {
+            "x-original-uri": uri,
+            "x-real-ip": "198.51.100.1",
+            "x-cdnpanel-secret": secret or world.hook_secret,
+        }
+        return hooks.get(f"{HOOKS}/hls", headers=headers).status_code
+
+    assert check("/demo-origin/live/cam1/index.m3u8") == 204
+    assert check("/demo-origin/live/cam1/0.ts") == 204
+    assert check("/stray-app/live/cam1/index.m3u8") == 403
+    assert check("/../../etc/passwd") == 403
+    assert check("/demo-origin/live/cam1/index.m3u8", secret="wrong") == 403
+    world.services.viewers.flush()
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    assert world.services.viewers.count(app, ["cam1"]) == {"cam1": 1}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"%zz", b"app=" + b"x" * 70000, b"\xff\xfe", b"app=a/b&app=c/d&name=&clientid=1"],
+)
+def test_malformed_callbacks_are_refused_not_crashed(
+    hooks: TestClient, origin_world: OriginWorld, body: bytes
+) -> None:
+    response = hooks.post(
+        f"{HOOKS}/publish?secret={origin_world.hook_secret}",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code in (400, 403)
+    assert response.json()["status"] == "failure"
+
+
+def test_access_log_masks_secrets_and_skips_hls_checks() -> None:
+    assert mask_secrets("/hooks/origins/o/publish?secret=abc&x=1") == (
+        "/hooks/origins/o/publish?secret=***&x=1"
+    )
+
+    def record(path: str) -> logging.LogRecord:
+        return logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            "",
+            0,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:1", "POST", path, "1.1", 200),
+            None,
+        )
+
+    log_filter = AccessLogFilter()
+    publish = record("/hooks/origins/o/publish?secret=abc")
+    assert log_filter.filter(publish)
+    assert "abc" not in publish.getMessage()
+    assert not log_filter.filter(record("/hooks/origins/o/hls"))
+    assert log_filter.filter(record("/stable/"))
