@@ -1,18 +1,24 @@
 """Command namespaces, written once for both clients: ``client.video.getapps()``.
 
 Each method returns whatever the client's ``call`` returns: the answer dict for ``Client``,
-an awaitable of it for ``AsyncClient``.
+an awaitable of it for ``AsyncClient``. Required parameters come first; options are keyword-only
+and left out of the request when not given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Namespaces", "VideoCommands"]
+__all__ = ["Namespaces", "StreamCommands", "VideoCommands", "VsnCommands"]
 
 R = TypeVar("R")
 Call = Callable[[str, dict[str, Any]], R]
+AppRef = int | str
+
+
+def _given(**params: Any) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}
 
 
 class _Commands(Generic[R]):
@@ -26,10 +32,49 @@ class VideoCommands(_Commands[R]):
         return self._call("video.getapps", {})
 
 
+class VsnCommands(_Commands[R]):
+    def viewercount(self, app: AppRef, url: str | Sequence[str]) -> R:
+        """Viewers now: ``viewer_count`` is a number, or a map of each url to its number.
+
+        ``url`` is a stream name or VOD path, a list of them, or ``"_root_"`` for the whole
+        application.
+        """
+        return self._call(
+            "vsn.viewercount", {"app": app, "url": url if isinstance(url, str) else list(url)}
+        )
+
+
+class StreamCommands(_Commands[R]):
+    def close(
+        self,
+        *,
+        app: AppRef | None = None,
+        inst: str | None = None,
+        stream: str | None = None,
+        stream_id: int | None = None,
+        origin_url: str | None = None,
+    ) -> R:
+        """Drop a live stream's publisher: by ``app`` + ``inst`` + ``stream``, or ``stream_id``."""
+        return self._call(
+            "stream.close",
+            _given(app=app, inst=inst, stream=stream, stream_id=stream_id, origin_url=origin_url),
+        )
+
+    def active(self, *, app: AppRef | Sequence[AppRef] | None = None) -> R:
+        """The account's live streams: ``data`` lists stream_id, app, inst, stream, viewers..."""
+        if app is not None and not isinstance(app, int | str):
+            app = list(app)
+        return self._call("stream.active", _given(app=app))
+
+
 class Namespaces(Generic[R]):
     """Mixin giving a client one attribute per command family."""
 
     video: VideoCommands[R]
+    vsn: VsnCommands[R]
+    stream: StreamCommands[R]
 
     def _bind_namespaces(self, call: Call[R]) -> None:
         self.video = VideoCommands(call)
+        self.vsn = VsnCommands(call)
+        self.stream = StreamCommands(call)
