@@ -117,3 +117,16 @@ def test_timestamp_window_edges(offset: int, ok: bool) -> None:
 def test_millisecond_timestamps_get_a_hint() -> None:
     with pytest.raises(TimestampOutOfRange, match="milliseconds"):
         check_timestamp(1_795_000_000_000, now=1_795_000_000, window=300)
+
+
+def test_a_nonce_is_part_of_the_envelope_not_a_parameter() -> None:
+    request = parse_request(wire(BASE + ',"nonce":"3f9a","app":"demo"'))
+    assert request.params == {"app": "demo"}
+    assert parse_request(wire(BASE + ',"nonce":12345')).params == {}
+
+
+@pytest.mark.parametrize("nonce", ['""', "true", "[1]", '"' + "n" * 65 + '"'])
+def test_a_bad_nonce_is_named(nonce: str) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        parse_request(wire(BASE + f',"nonce":{nonce}'))
+    assert caught.value.param == "nonce"

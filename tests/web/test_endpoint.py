@@ -294,3 +294,12 @@ def test_secrets_and_signatures_never_reach_the_log(
     signature = orjson.loads(wire)["signature"]
     assert tenant.key.secret not in caplog.text
     assert signature not in caplog.text
+
+
+def test_identical_commands_of_one_second_pass_with_distinct_nonces(
+    http: TestClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    first = post(http, signed(tenant, clock, nonce="a1"))
+    second = post(http, signed(tenant, clock, nonce="b2"))
+    assert first["status"] == second["status"] == "success"
+    assert post(http, signed(tenant, clock, nonce="a1"))["code"] == "0009"  # a true replay

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -37,6 +38,9 @@ class SignedCommand:
             "api_key": self.api_key,
             "timestamp": int(self._clock()),
             "cdn": self.cdn,
+            # Two identical commands in one second would otherwise sign alike, and the server
+            # would refuse the second as a replay of the first.
+            "nonce": secrets.token_hex(8),
         }
         members.update(params)
         signed_text = encode_php_json(members)

@@ -17,10 +17,17 @@ from cdnpanel.errors import (
 )
 from cdnpanel.protocol.signing import SIGNATURE_MEMBER, decode_signature, signed_text_candidates
 
-__all__ = ["ENVELOPE_FIELDS", "SignedRequest", "check_timestamp", "parse_request"]
+__all__ = ["ENVELOPE_FIELDS", "NONCE_MEMBER", "SignedRequest", "check_timestamp", "parse_request"]
 
+NONCE_MEMBER = "nonce"
+"""Optional, cdnpanel's own: any short string, signed with the rest, read by no command. It
+makes two otherwise identical requests of the same second distinct, so that the second is not
+refused as a replay of the first (the SDK sends one with every request)."""
 # Members that belong to the envelope, not to the command's parameters.
-ENVELOPE_FIELDS = frozenset({"command", "api_key", "cdn", "cdn_id", "timestamp", SIGNATURE_MEMBER})
+ENVELOPE_FIELDS = frozenset(
+    {"command", "api_key", "cdn", "cdn_id", "timestamp", NONCE_MEMBER, SIGNATURE_MEMBER}
+)
+_MAX_NONCE = 64
 _REQUIRED = ("command", "cdn", "api_key", "timestamp", SIGNATURE_MEMBER)
 _MAX_NAME = 128
 _MAX_INT = 2**31 - 1
@@ -53,6 +60,7 @@ def parse_request(text: str) -> SignedRequest:
     missing = [name for name in _REQUIRED if name not in present]
     if missing:
         raise MissingFields(missing)
+    _check_nonce(members.get(NONCE_MEMBER))
     return SignedRequest(
         text=text,
         members=members,
@@ -108,6 +116,15 @@ def _refuse_duplicate_envelope_members(text: str) -> None:
         return dict(pairs)
 
     json.loads(text, object_pairs_hook=check)
+
+
+def _check_nonce(value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
+        raise InvalidParameter(NONCE_MEMBER, "must be a short string (any unique text)")
+    if len(str(value)) > _MAX_NONCE:
+        raise InvalidParameter(NONCE_MEMBER, f"is longer than {_MAX_NONCE} characters")
 
 
 def _short_string(members: dict[str, Any], name: str) -> str:
