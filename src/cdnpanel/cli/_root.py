@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cdnpanel.cli import accounts, call, serve
+from cdnpanel.cli import accounts, call, origins, serve
 from cdnpanel.cli._context import CliState, fail
 from cdnpanel.errors import CdnpanelError
 
@@ -40,4 +40,5 @@ main.add_command(serve.serve)
 main.add_command(accounts.account)
 main.add_command(accounts.key)
 main.add_command(accounts.app)
+main.add_command(origins.origin)
 main.add_command(call.call)

@@ -9,17 +9,17 @@ import click
 from cdnpanel.cli._context import CliState, pass_state, print_json
 from cdnpanel.store.records import Account, ApiKey, Application
 
-__all__ = ["account", "app", "key"]
+__all__ = ["account", "app", "json_option", "key", "when"]
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
-def _when(ts: int | None) -> str:
+def when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def _account_json(a: Account) -> dict[str, object]:
-    return {"cdn": a.cdn_id, "name": a.name, "created": _when(a.created_at)}
+    return {"cdn": a.cdn_id, "name": a.name, "created": when(a.created_at)}
 
 
 def _key_json(k: ApiKey) -> dict[str, object]:
@@ -27,14 +27,14 @@ def _key_json(k: ApiKey) -> dict[str, object]:
         "api_key": k.api_key,
         "label": k.label,
         "active": k.active,
-        "created": _when(k.created_at),
-        "last_used": _when(k.last_used_at),
-        "revoked": _when(k.revoked_at),
+        "created": when(k.created_at),
+        "last_used": when(k.last_used_at),
+        "revoked": when(k.revoked_at),
     }
 
 
-def _app_json(a: Application) -> dict[str, object]:
-    return {"id": a.id, "name": a.name, "created": _when(a.created_at)}
+def _app_json(a: Application, origin: str | None = None) -> dict[str, object]:
+    return {"id": a.id, "name": a.name, "created": when(a.created_at), "origin": origin}
 
 
 @click.group()
@@ -47,7 +47,7 @@ def account() -> None:
 @click.option(
     "--cdn", type=click.IntRange(min=1), help="CDN id to use (default: the next free one)."
 )
-@_json_option
+@json_option
 @pass_state
 def account_create(state: CliState, name: str, cdn: int | None, as_json: bool) -> None:
     """Create an account."""
@@ -59,7 +59,7 @@ def account_create(state: CliState, name: str, cdn: int | None, as_json: bool) -
 
 
 @account.command("list")
-@_json_option
+@json_option
 @pass_state
 def account_list(state: CliState, as_json: bool) -> None:
     """List accounts."""
@@ -79,7 +79,7 @@ def key() -> None:
 @key.command("create")
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
 @click.option("--label", default="", help="A note to tell keys apart.")
-@_json_option
+@json_option
 @pass_state
 def key_create(state: CliState, cdn: int, label: str, as_json: bool) -> None:
     """Create an API key and print its secret (this once only)."""
@@ -95,7 +95,7 @@ def key_create(state: CliState, cdn: int, label: str, as_json: bool) -> None:
 
 @key.command("list")
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
-@_json_option
+@json_option
 @pass_state
 def key_list(state: CliState, cdn: int, as_json: bool) -> None:
     """List an account's keys (never their secrets)."""
@@ -104,14 +104,14 @@ def key_list(state: CliState, cdn: int, as_json: bool) -> None:
         print_json({"cdn": cdn, "keys": [_key_json(k) for k in keys]})
         return
     for k in keys:
-        status = "active" if k.active else f"revoked {_when(k.revoked_at)}"
-        click.echo(f"{k.api_key}  {status:<28} last used {_when(k.last_used_at)}  {k.label}")
+        status = "active" if k.active else f"revoked {when(k.revoked_at)}"
+        click.echo(f"{k.api_key}  {status:<28} last used {when(k.last_used_at)}  {k.label}")
 
 
 @key.command("revoke")
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
 @click.argument("api_key")
-@_json_option
+@json_option
 @pass_state
 def key_revoke(state: CliState, cdn: int, api_key: str, as_json: bool) -> None:
     """Revoke a key: requests signed with it are refused from now on."""
@@ -127,24 +127,70 @@ def app() -> None:
     """Applications; names are unique across accounts, as on ScaleEngine."""
 
 
+_origin_option = click.option(
+    "--origin", "origin_name", help="The origin (media server) that ingests and serves it."
+)
+
+
 @app.command("create")
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
 @click.option("--name", required=True, help="Application name, e.g. demo-origin.")
-@_json_option
+@_origin_option
+@json_option
 @pass_state
-def app_create(state: CliState, cdn: int, name: str, as_json: bool) -> None:
+def app_create(
+    state: CliState, cdn: int, name: str, origin_name: str | None, as_json: bool
+) -> None:
     """Create an application in an account."""
-    owner = state.services.accounts.get_account(cdn)
-    created = state.services.applications.create(owner.id, name)
+    services = state.services
+    owner = services.accounts.get_account(cdn)
+    if origin_name is not None:
+        services.origins.get(origin_name)  # refuse an unknown origin before creating anything
+    created = services.applications.create(owner.id, name)
+    if origin_name is not None:
+        created = services.origins.assign(created, origin_name)
     if as_json:
-        print_json({"cdn": cdn, **_app_json(created)})
-    else:
-        click.echo(f"created application {created.name!r} (id {created.id}) in CDN {cdn}")
+        print_json({"cdn": cdn, **_app_json(created, origin_name)})
+        return
+    click.echo(f"created application {created.name!r} (id {created.id}) in CDN {cdn}")
+    if origin_name is not None:
+        _say_reload(origin_name)
+
+
+@app.command("update")
+@click.option("--cdn", type=int, required=True, help="The account's CDN id.")
+@click.argument("name")
+@_origin_option
+@json_option
+@pass_state
+def app_update(
+    state: CliState, cdn: int, name: str, origin_name: str | None, as_json: bool
+) -> None:
+    """Change an application's settings."""
+    services = state.services
+    owner = services.accounts.get_account(cdn)
+    (application,) = services.applications.resolve(owner.id, [name])
+    if origin_name is not None:
+        application = services.origins.assign(application, origin_name)
+    if as_json:
+        print_json({"cdn": cdn, **_app_json(application, origin_name)})
+        return
+    click.echo(f"updated application {application.name!r} in CDN {cdn}")
+    if origin_name is not None:
+        _say_reload(origin_name)
+
+
+def _say_reload(origin_name: str) -> None:
+    click.echo(
+        f"The origin's nginx.conf names its applications: write it again "
+        f"(cdnpanel origin nginx-config {origin_name} ...) and reload nginx.",
+        err=True,
+    )
 
 
 @app.command("list")
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
-@_json_option
+@json_option
 @pass_state
 def app_list(state: CliState, cdn: int, as_json: bool) -> None:
     """List an account's applications."""

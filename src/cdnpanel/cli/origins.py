@@ -1,0 +1,205 @@
+"""``cdnpanel origin``: the media servers cdnpanel drives, and their nginx configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from cdnpanel.cli._context import CliState, pass_state, print_json
+from cdnpanel.cli.accounts import json_option, when
+from cdnpanel.errors import InvalidParameter
+from cdnpanel.origins.nginx_config import NginxConfigOptions, render_nginx_config
+from cdnpanel.services.origins import KINDS
+from cdnpanel.store.records import Origin
+
+__all__ = ["origin"]
+
+
+def _origin_json(o: Origin) -> dict[str, object]:
+    return {
+        "name": o.name,
+        "kind": o.kind,
+        "control_url": o.control_url,
+        "hls_fragment": o.hls_fragment,
+        "created": when(o.created_at),
+        "last_contact": when(o.last_contact_at),
+        "failing_since": when(o.failing_since),
+    }
+
+
+@click.group()
+def origin() -> None:
+    """Origins: the media servers (nginx-rtmp) that ingest and serve streams."""
+
+
+@origin.command("add")
+@click.argument("name")
+@click.option(
+    "--control-url",
+    required=True,
+    help="Base URL of the origin's /stat and /control, e.g. http://127.0.0.1:8081.",
+)
+@click.option("--kind", type=click.Choice(KINDS), default=KINDS[0], show_default=True)
+@click.option(
+    "--hls-fragment",
+    type=click.IntRange(1, 30),
+    default=2,
+    show_default=True,
+    help="HLS segment length in seconds; an HLS viewer counts for three of them.",
+)
+@json_option
+@pass_state
+def origin_add(
+    state: CliState, name: str, control_url: str, kind: str, hls_fragment: int, as_json: bool
+) -> None:
+    """Add an origin NAME (the host name clients pass as origin_url); prints its hook secret."""
+    issued = state.services.origins.add(
+        name, control_url=control_url, kind=kind, hls_fragment=hls_fragment
+    )
+    if as_json:
+        print_json({**_origin_json(issued.origin), "secret": issued.secret})
+        return
+    click.echo(f"origin:  {issued.origin.name} ({issued.origin.kind}, {issued.origin.control_url})")
+    click.echo(f"secret:  {issued.secret}")
+    click.echo(
+        "Keep the secret now: cdnpanel will not show it again. The origin's nginx.conf needs "
+        f"it: cdnpanel origin nginx-config {name} --secret-file FILE ...",
+        err=True,
+    )
+
+
+@origin.command("list")
+@json_option
+@pass_state
+def origin_list(state: CliState, as_json: bool) -> None:
+    """List origins, with when cdnpanel last reached them."""
+    origins = state.services.origins.list_origins()
+    if as_json:
+        print_json({"origins": [_origin_json(o) for o in origins]})
+        return
+    for o in origins:
+        status = f"failing since {when(o.failing_since)}" if o.failing_since else "ok"
+        click.echo(
+            f"{o.name}  {o.kind}  {o.control_url}  last contact {when(o.last_contact_at)}  {status}"
+        )
+
+
+@origin.command("rotate-secret")
+@click.argument("name")
+@json_option
+@pass_state
+def origin_rotate_secret(state: CliState, name: str, as_json: bool) -> None:
+    """Give the origin a new hook secret (the old one stops working); prints it once."""
+    issued = state.services.origins.rotate_secret(name)
+    if as_json:
+        print_json({"name": name, "secret": issued.secret})
+    else:
+        click.echo(f"secret:  {issued.secret}")
+        click.echo("Write the origin's nginx.conf again with it and reload nginx.", err=True)
+
+
+@origin.command("nginx-config")
+@click.argument("name")
+@click.option(
+    "--prefix",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Absolute directory where nginx.conf will live; logs and HLS files go under it.",
+)
+@click.option(
+    "--api-url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Where nginx reaches cdnpanel (plain HTTP: nginx-rtmp cannot call back over TLS).",
+)
+@click.option(
+    "--secret", "secret", envvar="CDNPANEL_ORIGIN_SECRET", help="The origin's hook secret."
+)
+@click.option(
+    "--secret-file",
+    type=click.File("r"),
+    help="A file holding the origin's hook secret (first line).",
+)
+@click.option(
+    "--rotate-secret",
+    is_flag=True,
+    help="Issue a new hook secret and write it into the config (the old one stops working).",
+)
+@click.option("--rtmp-listen", default="1935", show_default=True, help="PORT or HOST:PORT.")
+@click.option(
+    "--http-listen", default="8088", show_default=True, help="Playback PORT or HOST:PORT."
+)
+@click.option(
+    "--instance",
+    "instances",
+    multiple=True,
+    default=("live",),
+    show_default=True,
+    help="Application instance to offer (repeat for several).",
+)
+@click.option(
+    "--publish-from",
+    multiple=True,
+    help="Network encoders may publish from (repeat); default: anywhere.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the config here instead of printing it.",
+)
+@pass_state
+def origin_nginx_config(
+    state: CliState,
+    name: str,
+    prefix: Path,
+    api_url: str,
+    secret: str | None,
+    secret_file: TextIO | None,
+    rotate_secret: bool,
+    rtmp_listen: str,
+    http_listen: str,
+    instances: tuple[str, ...],
+    publish_from: tuple[str, ...],
+    output: Path | None,
+) -> None:
+    """Print a complete nginx.conf for origin NAME (nginx + libnginx-mod-rtmp)."""
+    origins = state.services.origins
+    given = [s for s in (secret, secret_file, rotate_secret or None) if s is not None]
+    if len(given) != 1:
+        raise click.UsageError(
+            "give the origin's hook secret with exactly one of --secret, --secret-file "
+            "(or CDNPANEL_ORIGIN_SECRET), or issue a new one with --rotate-secret"
+        )
+    if rotate_secret:
+        hook_secret = origins.rotate_secret(name).secret
+    elif secret_file is not None:
+        hook_secret = secret_file.readline().strip()
+    else:
+        hook_secret = (secret or "").strip()
+    target = origins.get(name)
+    try:
+        text = render_nginx_config(
+            target,
+            origins.applications(name),
+            NginxConfigOptions(
+                prefix=str(prefix),
+                api_url=api_url,
+                secret=hook_secret,
+                rtmp_listen=rtmp_listen,
+                http_listen=http_listen,
+                instances=instances,
+                publish_allow=publish_from,
+            ),
+        )
+    except ValueError as exc:
+        raise InvalidParameter("nginx-config", str(exc)) from None
+    origins.authenticate_hook(name, hook_secret)  # a wrong secret fails here, not in nginx
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text)
+    output.chmod(0o600)
+    click.echo(f"wrote {output}; start nginx with: nginx -p {prefix}/ -c {output}", err=True)
