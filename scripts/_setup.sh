@@ -16,7 +16,17 @@ ensure_debian_packages() {
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Packages such as nginx start a system service when installed; cdnpanel's tests start
+    # their own on loopback ports, so service starts are refused while this install runs.
+    local policy=/usr/sbin/policy-rc.d added_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"
+        added_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || { [ -n "$added_policy" ] && $sudo rm -f "$policy"; return 1; }
+    [ -n "$added_policy" ] && $sudo rm -f "$policy"
+    return 0
 }
 
 ensure_venv() {
