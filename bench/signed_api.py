@@ -13,49 +13,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from _harness import (
+    SIGNED_LUA,
+    counted,
+    paced_delay_ms,
+    parse_percentile,
+    parse_rps,
+    server,
+    signed_bodies,
+    wrk,
+)
 
 from cdnpanel.config import Settings
-from cdnpanel.protocol.signing import attach_signature, encode_php_json, sign
 from cdnpanel.web.endpoint import CommandEndpoint, run_inline
 from cdnpanel.wiring import build_registry, build_services
-
-HERE = Path(__file__).resolve().parent
-LUA = HERE / "signed_bodies.lua"
-
-
-def signed_bodies(api_key: str, secret: str, cdn: int, count: int) -> list[str]:
-    """Distinct, valid signed bodies: timestamps spread over the last 250 s, and beyond 250
-    bodies a leading space in the JSON text (still the text signed), so no body repeats."""
-    from urllib.parse import quote
-
-    now = int(time.time())
-    bodies = []
-    for i in range(count):
-        members = {
-            "command": "video.getapps",
-            "api_key": api_key,
-            "timestamp": now - (i % 250),
-            "cdn": cdn,
-        }
-        # Perl and Ruby clients add members in other orders; a space-free variation keeps every
-        # body distinct within one second without adding parameters getapps refuses.
-        signed_text = encode_php_json(members)
-        if i >= 250:
-            signed_text = signed_text.replace("{", "{" + " " * (i // 250), 1)
-        wire = attach_signature(signed_text, sign(signed_text, secret))
-        bodies.append("json=" + quote(wire, safe=""))
-    return bodies
 
 
 def fresh_bodies(services, count: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -64,29 +42,8 @@ def fresh_bodies(services, count: int) -> list[str]:  # type: ignore[no-untyped-
     return signed_bodies(key.key.api_key, key.secret, 158, count)
 
 
-def wrk(args: list[str], *, cpu: int) -> str:
-    done = subprocess.run(
-        ["taskset", "-c", str(cpu), "wrk", *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        sys.exit(f"wrk failed: {done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def parse_rps(output: str) -> float:
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-
-
-def parse_percentile(output: str, pct: str) -> float:
-    match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", output)
-    assert match, output
-    value, unit = float(match.group(1)), match.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
 def failures(output: str) -> int:
-    match = re.search(r"non-success answers: (\d+)", output)
-    return int(match.group(1)) if match else -1
+    return counted(output, "non-success answers")
 
 
 def in_process_us(services, bodies: list[str], concurrency: int = 1) -> float:  # type: ignore[no-untyped-def]
@@ -126,35 +83,7 @@ def main() -> None:
     for name in ("demo-origin", "demo-vod", "demo-live"):
         services.applications.create(account.id, name)
 
-    port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "CDNPANEL_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "0",
-            sys.executable,
-            "-m",
-            "cdnpanel",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=workdir,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with server(url, workdir) as base:
         health_rps, signed_rps, bad = [], [], 0
         for round_number in range(args.rounds):
             health = wrk(
@@ -169,7 +98,7 @@ def main() -> None:
                     f"-c{args.connections}",
                     f"-d{args.seconds}s",
                     "-s",
-                    str(LUA),
+                    str(SIGNED_LUA),
                     f"{base}/stable/",
                     "--",
                     str(body_file),
@@ -181,7 +110,7 @@ def main() -> None:
         # Paced run at 70 % of the signed maximum: each connection waits so the total rate is fixed.
         target = 0.7 * statistics.median(signed_rps)
         connections = 32
-        delay_ms = max(connections / target * 1000, 0.1)
+        delay_ms = paced_delay_ms(target, connections)
         body_file = workdir / "bodies-paced.txt"
         body_file.write_text("\n".join(fresh_bodies(services, 150_000)))
         paced = wrk(
@@ -191,7 +120,7 @@ def main() -> None:
                 f"-d{args.seconds * 2}s",
                 "--latency",
                 "-s",
-                str(LUA),
+                str(SIGNED_LUA),
                 f"{base}/stable/",
                 "--",
                 str(body_file),
@@ -200,9 +129,6 @@ def main() -> None:
             cpu=1,
         )
         bad += failures(paced)
-    finally:
-        server.terminate()
-        server.wait()
 
     alone = in_process_us(services, fresh_bodies(services, 10_000), concurrency=1)
     together = in_process_us(services, fresh_bodies(services, 20_000), concurrency=32)

@@ -57,16 +57,20 @@ def serve(
         workers=workers,
         log_level="info",
         log_config=log_config(),
+        access_log=False,  # cdnpanel writes it (web/asgi.py): secrets masked, HLS checks skipped
         server_header=False,
     )
 
 
 def log_config() -> dict[str, Any]:
-    """uvicorn's logging, plus cdnpanel's own loggers, and the access log's hook filter."""
+    """uvicorn's logging (its access logger carries cdnpanel's access log), plus cdnpanel's."""
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"hooks": {"()": "cdnpanel.web.app.AccessLogFilter"}}
-    config["handlers"]["access"]["filters"] = ["hooks"]
     config["loggers"]["cdnpanel"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["cdnpanel.access"] = {
+        "handlers": ["access"],
+        "level": "INFO",
+        "propagate": False,
+    }
     return config
 
 

@@ -28,6 +28,9 @@ from cdnpanel.store.viewers import HlsTouch, StreamKey, ViewerStore
 __all__ = ["HlsDecision", "PlaybackUri", "ViewerService", "parse_playback_uri"]
 
 _MAX_URI = 4096
+# Sessions written per transaction: the SQLite writer is shared with the request path, whose
+# replay claims wait for it on the event loop, so no background transaction may hold it long.
+WRITE_CHUNK = 256
 _MAX_PATH = 512
 
 
@@ -143,13 +146,18 @@ class ViewerService:
         self._forget_idle()
         if not pending:
             return 0
-        try:
-            return self._viewers.touch_hls(list(pending.values()))
-        except Exception:
-            with self._lock:  # not written: the next request of each session queues it again
-                for key in pending:
-                    self._due.pop(key, None)
-            raise
+        touches = list(pending.values())
+        opened = 0
+        for start in range(0, len(touches), WRITE_CHUNK):
+            chunk = touches[start : start + WRITE_CHUNK]
+            try:
+                opened += self._viewers.touch_hls(chunk)
+            except Exception:
+                with self._lock:  # not written: the next request of each session queues it again
+                    for touch in touches[start:]:
+                        self._due.pop((touch.origin_id, touch.stream, touch.viewer), None)
+                raise
+        return opened
 
     def _forget_idle(self) -> None:
         """Drop the book's entries of sessions idle for a minute (their rows have expired)."""

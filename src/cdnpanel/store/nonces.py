@@ -59,11 +59,11 @@ class NonceStore:
             inserted.discard(nonce)  # a second copy in the same batch is a replay
         return won
 
-    def sweep(self, *, before: int, slice_seconds: int = 5) -> int:
+    def sweep(self, *, before: int, slice_seconds: int = 1) -> int:
         """Delete claims of requests signed before ``before`` (they can no longer be replayed).
 
-        Deletes a few seconds' worth of claims per transaction, so the writer is never held
-        for long even after a busy hour.
+        Deletes one second's worth of claims per transaction, so the writer (which request
+        handlers wait for) is never held for long, even after a busy hour.
         """
         with self._db.read() as conn:
             oldest = conn.execute(select(func.min(request_nonces.c.signed_at))).scalar()

@@ -12,10 +12,11 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, delete, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, select, update
 
 from cdnpanel.store._dialect import insert_or_add, insert_or_ignore
 from cdnpanel.store.database import Database
+from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.records import ViewerSession
 from cdnpanel.store.tables import viewer_counts, viewer_sessions
 
@@ -44,14 +45,57 @@ class HlsTouch(NamedTuple):
     expires_at: int
 
 
+_TOTAL = func.sum(viewer_counts.c.rtmp + viewer_counts.c.hls)  # NULL without rows
+_COUNT_PATH = Prepared(
+    select(_TOTAL).where(
+        viewer_counts.c.application_id == bindparam("application_id"),
+        viewer_counts.c.path == bindparam("path"),
+    )
+)
+_COUNT_APPLICATION = Prepared(
+    select(_TOTAL).where(viewer_counts.c.application_id == bindparam("application_id"))
+)
+_REFRESH = Prepared(
+    update(viewer_sessions)
+    .where(
+        viewer_sessions.c.origin_id == bindparam("origin_id"),
+        viewer_sessions.c.protocol == bindparam("protocol"),
+        viewer_sessions.c.viewer == bindparam("viewer"),
+        viewer_sessions.c.application_id == bindparam("application_id"),
+        viewer_sessions.c.inst == bindparam("inst"),
+        viewer_sessions.c.path == bindparam("path"),
+    )
+    .values(seen_at=bindparam("new_seen_at"), expires_at=bindparam("new_expires_at"))
+)
+_SESSION_COLUMNS = (
+    "origin_id",
+    "application_id",
+    "inst",
+    "path",
+    "protocol",
+    "viewer",
+    "address",
+    "started_at",
+    "seen_at",
+    "expires_at",
+)
+_COUNT_COLUMNS = ("application_id", "path", "inst", "rtmp", "hls")
+
+
 class ViewerStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         # RETURNING tells whether the row went in, on both backends (PostgreSQL's rowcount is
         # -1 for an INSERT that returns rows).
-        self._insert_session = insert_or_ignore(db, viewer_sessions).returning(viewer_sessions.c.id)
-        self._add_counts = insert_or_add(
-            db, viewer_counts, key=("application_id", "path", "inst"), add=("rtmp", "hls")
+        self._insert_session = Prepared(
+            insert_or_ignore(db, viewer_sessions)
+            .values({name: bindparam(name) for name in _SESSION_COLUMNS})
+            .returning(viewer_sessions.c.id)
+        )
+        self._add_counts = Prepared(
+            insert_or_add(
+                db, viewer_counts, key=("application_id", "path", "inst"), add=("rtmp", "hls")
+            ).values({name: bindparam(name) for name in _COUNT_COLUMNS})
         )
 
     # -- RTMP: one session per player connection, from play to play_done ----------------------
@@ -110,13 +154,19 @@ class ViewerStore:
             return 0
         opened = 0
         with self._db.write() as conn:
-            for touch in touches:
-                refreshed = conn.execute(
-                    update(viewer_sessions)
-                    .where(_identity(touch.origin_id, touch.stream, HLS, touch.viewer))
-                    .values(seen_at=touch.seen_at, expires_at=touch.expires_at)
-                ).rowcount
-                if refreshed:
+            refreshed = _REFRESH.rowcounts(
+                conn,
+                [
+                    {
+                        **_identity(touch.origin_id, touch.stream, HLS, touch.viewer),
+                        "new_seen_at": touch.seen_at,
+                        "new_expires_at": touch.expires_at,
+                    }
+                    for touch in touches
+                ],
+            )
+            for touch, count in zip(touches, refreshed, strict=True):
+                if count:
                     continue
                 opened += self.open_session(
                     conn,
@@ -130,7 +180,7 @@ class ViewerStore:
                 )
         return opened
 
-    def sweep_expired(self, *, now: int, batch: int = 2000) -> int:
+    def sweep_expired(self, *, now: int, batch: int = 256) -> int:
         """End the HLS sessions whose window has passed; returns how many ended."""
         ended = 0
         while True:
@@ -163,25 +213,14 @@ class ViewerStore:
 
         ``paths=None`` gives the whole application's total under the key ``""``.
         """
-        total = viewer_counts.c.rtmp + viewer_counts.c.hls
-        with self._db.read() as conn:
-            if paths is None:
-                whole = conn.execute(
-                    select(func.coalesce(func.sum(total), 0)).where(
-                        viewer_counts.c.application_id == application_id
-                    )
-                ).scalar_one()
-                return {"": max(0, int(whole))}
-            rows = conn.execute(
-                select(viewer_counts.c.path, func.sum(total))
-                .where(
-                    viewer_counts.c.application_id == application_id,
-                    viewer_counts.c.path.in_(list(paths)),
-                )
-                .group_by(viewer_counts.c.path)
-            ).all()
-        found = {path: max(0, int(n)) for path, n in rows}
-        return {path: found.get(path, 0) for path in paths}
+        if paths is None:
+            ((whole,),) = self._db.query(_COUNT_APPLICATION, {"application_id": application_id})
+            return {"": max(0, int(whole or 0))}
+        counts = {}
+        for path in paths:  # a prepared read each: a few µs, where an IN query costs hundreds
+            ((n,),) = self._db.query(_COUNT_PATH, {"application_id": application_id, "path": path})
+            counts[path] = max(0, int(n or 0))
+        return counts
 
     def counts_for(self, streams: Iterable[StreamKey]) -> dict[StreamKey, int]:
         """Viewers now of each of these (application, instance, path)."""
@@ -216,21 +255,22 @@ class ViewerStore:
         expires_at: int | None,
     ) -> bool:
         """Insert a session and count it, in ``conn``'s transaction; False if it exists."""
-        inserted = conn.execute(
-            self._insert_session.values(
-                origin_id=origin_id,
-                application_id=stream.application_id,
-                inst=stream.inst,
-                path=stream.path,
-                protocol=protocol,
-                viewer=viewer,
-                address=address,
-                started_at=now,
-                seen_at=now,
-                expires_at=expires_at,
-            )
-        ).first()
-        if inserted is None:
+        inserted = self._insert_session.rows(
+            conn,
+            {
+                "origin_id": origin_id,
+                "application_id": stream.application_id,
+                "inst": stream.inst,
+                "path": stream.path,
+                "protocol": protocol,
+                "viewer": viewer,
+                "address": address,
+                "started_at": now,
+                "seen_at": now,
+                "expires_at": expires_at,
+            },
+        )
+        if not inserted:
             return False
         self._add(conn, protocol, {stream: 1})
         return True
@@ -248,8 +288,8 @@ class ViewerStore:
             )
 
     def _add(self, conn: Connection, protocol: str, deltas: dict[StreamKey, int]) -> None:
-        conn.execute(
-            self._add_counts,
+        self._add_counts.rowcounts(
+            conn,
             [
                 {
                     "application_id": key.application_id,
@@ -263,15 +303,15 @@ class ViewerStore:
         )
 
 
-def _identity(origin_id: int, stream: StreamKey, protocol: str, viewer: str) -> Any:
-    return and_(
-        viewer_sessions.c.origin_id == origin_id,
-        viewer_sessions.c.protocol == protocol,
-        viewer_sessions.c.viewer == viewer,
-        viewer_sessions.c.application_id == stream.application_id,
-        viewer_sessions.c.inst == stream.inst,
-        viewer_sessions.c.path == stream.path,
-    )
+def _identity(origin_id: int, stream: StreamKey, protocol: str, viewer: str) -> dict[str, Any]:
+    return {
+        "origin_id": origin_id,
+        "protocol": protocol,
+        "viewer": viewer,
+        "application_id": stream.application_id,
+        "inst": stream.inst,
+        "path": stream.path,
+    }
 
 
 def _count_key(key: StreamKey) -> Any:

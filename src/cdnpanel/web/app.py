@@ -17,11 +17,12 @@ from starlette.routing import Route
 
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
+from cdnpanel.web.asgi import CdnpanelApp
 from cdnpanel.web.endpoint import CommandEndpoint, run_in_thread, run_inline
-from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks, mask_secrets
+from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks
 from cdnpanel.wiring import Services, build_registry, build_services
 
-__all__ = ["AccessLogFilter", "create_app", "create_app_from_environment"]
+__all__ = ["create_app", "create_app_from_environment"]
 
 log = logging.getLogger("cdnpanel.web")
 
@@ -49,7 +50,7 @@ def _json_http_error(_request: Request, exc: Exception) -> Response:
 
 def create_app(
     services: Services, registry: Registry | None = None, *, background: bool = True
-) -> Starlette:
+) -> CdnpanelApp:
     """The API server on given services (tests pass theirs; workers build from settings).
 
     ``background=False`` leaves out the loops (sweeps, session writes, reconciliation), for
@@ -90,10 +91,10 @@ def create_app(
             tasks.cancel_scope.cancel()
         services.viewers.flush()  # sessions noted since the last write
 
-    return Starlette(
+    starlette = Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
-            Route(HOOK_PREFIX + "{origin}/hls", hooks.hls, methods=["GET"]),
+            # GET {HOOK_PREFIX}{origin}/hls is answered by CdnpanelApp before Starlette.
             Route(HOOK_PREFIX + "{origin}/{event}", hooks.callback, methods=["POST"]),
             Route("/", endpoint.respond, methods=_API_METHODS),
             Route(f"/{_PREFIX}/", endpoint.respond, methods=_API_METHODS),
@@ -102,6 +103,7 @@ def create_app(
         exception_handlers={HTTPException: _json_http_error},
         lifespan=lifespan,
     )
+    return CdnpanelApp(starlette, hooks)
 
 
 async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
@@ -114,21 +116,6 @@ async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
             log.exception("%s failed; will retry", what)
 
 
-class AccessLogFilter(logging.Filter):
-    """Masks hook secrets in access-log lines and leaves out the HLS checks (one per segment
-    request: the origin's own access log has those requests)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            path = args[2]
-            if path.startswith(HOOK_PREFIX):
-                if path.split("?", 1)[0].endswith("/hls"):
-                    return False
-                record.args = (*args[:2], mask_secrets(path), *args[3:])
-        return True
-
-
-def create_app_from_environment() -> Starlette:
+def create_app_from_environment() -> CdnpanelApp:
     """Factory for ``uvicorn --factory``: each worker process builds its own services."""
     return create_app(build_services(Settings(), migrate=False))

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope, Send
 
 from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
@@ -28,15 +29,14 @@ from cdnpanel.protocol.form import read_urlencoded_form
 from cdnpanel.store.records import Origin
 from cdnpanel.wiring import Services
 
-__all__ = ["HOOK_PREFIX", "OriginHooks", "mask_secrets"]
+__all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]
 
 log = logging.getLogger("cdnpanel.hooks")
 
 HOOK_PREFIX = "/hooks/origins/"
-SECRET_HEADER = "x-cdnpanel-secret"  # noqa: S105  (a header name)
+HLS_SUFFIX = "/hls"
 _MAX_CALLBACK_BODY = 64 * 1024
 _SECRET_IN_QUERY = re.compile(r"(?i)([?&]secret=)[^&\s\"]*")
-_ALLOWED = Response(status_code=204)
 
 RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -51,12 +51,15 @@ class OriginHooks:
         self._services = services
         self._run_blocking = run_blocking
         self._networks = _networks(services.settings.hook_networks)
+        self._allowed_hosts: dict[str, bool] = {}
 
     async def callback(self, request: Request) -> Response:
         """An nginx-rtmp ``on_*`` callback: 2xx lets the publish or play go on."""
         event = request.path_params["event"]
         try:
-            origin = await self._origin(request, request.query_params.get("secret"))
+            name = request.path_params["origin"]
+            secret = request.query_params.get("secret")
+            origin = await self._origin(_client_host(request), name, secret)
             body = await request.body()
             if len(body) > _MAX_CALLBACK_BODY:
                 raise MalformedRequest("callback body too large")
@@ -87,42 +90,84 @@ class OriginHooks:
         elif event.action is Action.PLAY_DONE:
             viewers.play_ended(origin, event)
 
-    async def hls(self, request: Request) -> Response:
-        """nginx ``auth_request`` for a playlist or segment: 204 serves it, 403 refuses it."""
-        headers = request.headers
+    async def hls(self, scope: Scope, send: Send) -> None:
+        """nginx ``auth_request`` for a playlist or segment: 204 serves it, 403 refuses it.
+
+        Plain ASGI, without Starlette's request and response objects: it runs on every
+        playlist and segment request of every viewer.
+        """
+        status, body = 204, b""
         try:
-            origin = await self._origin(request, headers.get(SECRET_HEADER))
-            uri = headers.get("x-original-uri", "")
-            address = headers.get("x-real-ip") or _client_host(request)
-            user_agent = headers.get("user-agent", "")
+            headers = _wanted_headers(scope["headers"])
+            client = scope.get("client")
+            host = client[0] if client else ""
+            name = scope["path"][len(HOOK_PREFIX) : -len(HLS_SUFFIX)]
+            origin = await self._origin(host, name, headers.get(b"x-cdnpanel-secret"))
+            uri = headers.get(b"x-original-uri", "")
+            address = headers.get(b"x-real-ip") or host
+            user_agent = headers.get(b"user-agent", "")
             decision = await self._run_blocking(
                 lambda: self._services.viewers.check_hls(
                     origin, uri=uri, address=address, user_agent=user_agent
                 )
             )
+            if not decision.allowed:
+                status, body = 403, _body(decision.reason)
         except CdnpanelError as error:
-            return _refusal(error)
-        if decision.allowed:
-            return _ALLOWED
-        return _json(403, {"status": "failure", "message": decision.reason})
+            status, body = _refusal_status(error), _body(error.message)
+        except Exception:  # refuse, never a traceback to nginx (it would answer 500 anyway)
+            log.exception("HLS check failed")
+            status, body = 503, _body("cdnpanel failed to check this request; see its log")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
-    async def _origin(self, request: Request, secret: str | None) -> Origin:
-        host = _client_host(request)
+    async def _origin(self, host: str, name: str, secret: str | None) -> Origin:
         if not self._from_allowed_network(host):
             raise PermissionDenied(f"hooks are not open to {host}: see CDNPANEL_HOOK_NETWORKS")
-        name = request.path_params["origin"]
         origins = self._services.origins
         origin: Origin = await self._run_blocking(lambda: origins.authenticate_hook(name, secret))
         return origin
 
     def _from_allowed_network(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self._networks)
+        allowed = self._allowed_hosts.get(host)
+        if allowed is None:
+            allowed = _in_networks(host, self._networks)
+            if len(self._allowed_hosts) > 10_000:
+                self._allowed_hosts.clear()
+            self._allowed_hosts[host] = allowed
+        return allowed
+
+
+def _in_networks(
+    host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+_WANTED = frozenset({b"x-cdnpanel-secret", b"x-original-uri", b"x-real-ip", b"user-agent"})
+
+
+def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
+    return {name: value.decode("latin-1") for name, value in raw if name in _WANTED}
+
+
+def _body(message: str) -> bytes:
+    return orjson.dumps({"status": "failure", "message": message})
 
 
 def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -136,10 +181,13 @@ def _client_host(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _refusal(error: CdnpanelError) -> Response:
+def _refusal_status(error: CdnpanelError) -> int:
     # Media servers read any non-2xx as "refuse"; auth_request passes only 401 and 403 on.
-    status = 400 if isinstance(error, MalformedRequest) else 403
-    return _json(status, {"status": "failure", "message": error.message})
+    return 400 if isinstance(error, MalformedRequest) else 403
+
+
+def _refusal(error: CdnpanelError) -> Response:
+    return _json(_refusal_status(error), {"status": "failure", "message": error.message})
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
