@@ -99,3 +99,24 @@ def test_close_refusals(origin_world: OriginWorld) -> None:
     assert services.streams.active(mine) == []
     with pytest.raises(NotFound, match=r"it ended .* \(not live on the origin"):
         services.streams.close(mine, stream_id=stream.id)
+
+
+def test_close_is_the_recorded_reason_even_when_publish_done_wins_the_race(
+    origin_world: OriginWorld,
+) -> None:
+    """nginx sends publish_done as soon as it drops the publisher, so the hook may record
+    'publisher disconnected' before stream.close records its own end (seen under load)."""
+    world = origin_world
+    services, origin, fake = world.services, world.origin, world.adapter
+    fake.publish("demo-origin", "live", "cam1", "1")
+    stream = services.streams.publish_started(origin, world.event("publish", "cam1", "1"))
+    drop = fake.drop_publisher
+
+    def drop_then_publish_done(origin_: object, **names: str) -> int:
+        dropped = drop(origin_, **names)  # type: ignore[arg-type]
+        services.streams.publish_ended(origin, world.event("publish_done", "cam1", "1"))
+        return dropped
+
+    fake.drop_publisher = drop_then_publish_done
+    closed = services.streams.close(world.tenant.account.id, stream_id=stream.id)
+    assert (closed.id, closed.end_reason) == (stream.id, EndReason.CLOSED)

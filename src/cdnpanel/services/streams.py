@@ -115,6 +115,7 @@ class StreamRegistry:
             account_id, stream_id=stream_id, app=app, inst=inst, name=name, origin_name=origin_name
         )
         application = app or self._application_of(target)
+        asked = int(self._clock())
         dropped = self._adapters[origin.kind].drop_publisher(
             origin, app=application.name, inst=target.inst, name=target.name
         )
@@ -126,7 +127,15 @@ class StreamRegistry:
                 _describe(application.name, target),
                 scope=f"on origin {origin.name!r}: its publisher had already left",
             )
-        self._streams.end(stream_id=target.id, now=now, reason=EndReason.CLOSED)
+        # The dropped publisher's publish_done may have been recorded while the drop answered:
+        # the stream still ended because it was closed.
+        self._streams.end_as(
+            stream_id=target.id,
+            now=now,
+            reason=EndReason.CLOSED,
+            since=asked,
+            replaces=EndReason.PUBLISHER_LEFT,
+        )
         ended = self._streams.get(target.id)
         assert ended is not None
         return ended

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
@@ -101,6 +101,24 @@ class StreamStore:
                 update(streams)
                 .where(_LIVE, streams.c.id == stream_id)
                 .values(ended_at=now, end_reason=reason)
+            )
+        return result.rowcount == 1
+
+    def end_as(self, *, stream_id: int, now: int, reason: str, since: int, replaces: str) -> bool:
+        """End a stream with ``reason``, also when it ended with ``replaces`` at or after
+        ``since`` (the consequence of what ``reason`` records, reported first); False if it
+        ended otherwise."""
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(streams)
+                .where(
+                    streams.c.id == stream_id,
+                    or_(
+                        _LIVE,
+                        and_(streams.c.end_reason == replaces, streams.c.ended_at >= since),
+                    ),
+                )
+                .values(ended_at=func.coalesce(streams.c.ended_at, now), end_reason=reason)
             )
         return result.rowcount == 1
 
