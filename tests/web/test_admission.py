@@ -10,7 +10,7 @@ import pytest
 from cdnpanel.errors import StoreUnavailable
 from cdnpanel.services.authentication import Caller, Verified
 from cdnpanel.store.nonces import Nonce
-from cdnpanel.web.admission import MAX_BATCH, GroupAdmission
+from cdnpanel.web.admission import MAX_BATCH, GroupCommit
 from cdnpanel.web.endpoint import run_in_thread, run_inline
 from cdnpanel.wiring import Services
 from tests.conftest import Tenant
@@ -43,28 +43,28 @@ async def test_requests_arriving_together_share_one_commit(
     services: Services, tenant: Tenant, run_blocking: object
 ) -> None:
     admit = Recording(services)
-    admission = GroupAdmission(admit, run_blocking)  # type: ignore[arg-type]
-    results = await asyncio.gather(*(admission.admit(verified(tenant, n)) for n in range(40)))
+    admission = GroupCommit(admit, run_blocking)  # type: ignore[arg-type]
+    results = await asyncio.gather(*(admission.submit(verified(tenant, n)) for n in range(40)))
     assert results == [True] * 40
     assert admit.batches == [40]
     # Every copy arriving later, alone or together, is a replay.
-    again = await asyncio.gather(*(admission.admit(verified(tenant, n)) for n in (3, 3, 39)))
+    again = await asyncio.gather(*(admission.submit(verified(tenant, n)) for n in (3, 3, 39)))
     assert again == [False, False, False]
 
 
 async def test_two_copies_in_one_batch_admit_only_the_first(
     services: Services, tenant: Tenant
 ) -> None:
-    admission = GroupAdmission(services.authenticator.admit, run_inline)
+    admission = GroupCommit(services.authenticator.admit, run_inline)
     copies = [verified(tenant, 7), verified(tenant, 7), verified(tenant, 8)]
-    assert await asyncio.gather(*(admission.admit(v) for v in copies)) == [True, False, True]
+    assert await asyncio.gather(*(admission.submit(v) for v in copies)) == [True, False, True]
 
 
 async def test_a_batch_never_exceeds_the_bound(services: Services, tenant: Tenant) -> None:
     admit = Recording(services)
-    admission = GroupAdmission(admit, run_inline)
+    admission = GroupCommit(admit, run_inline)
     count = MAX_BATCH + 10
-    results = await asyncio.gather(*(admission.admit(verified(tenant, n)) for n in range(count)))
+    results = await asyncio.gather(*(admission.submit(verified(tenant, n)) for n in range(count)))
     assert all(results)
     assert admit.batches == [MAX_BATCH, 10]
 
@@ -80,13 +80,13 @@ async def test_a_failing_commit_reaches_every_waiter_and_the_next_batch_runs(
             raise failure
         return services.authenticator.admit(batch)
 
-    admission = GroupAdmission(flaky, run_inline)
+    admission = GroupCommit(flaky, run_inline)
     results = await asyncio.gather(
-        *(admission.admit(verified(tenant, n)) for n in range(5)), return_exceptions=True
+        *(admission.submit(verified(tenant, n)) for n in range(5)), return_exceptions=True
     )
     assert all(isinstance(r, StoreUnavailable) for r in results)
     # Nothing was claimed, so the same requests are admitted when the store is back.
     assert (
-        await asyncio.gather(*(admission.admit(verified(tenant, n)) for n in range(5)))
+        await asyncio.gather(*(admission.submit(verified(tenant, n)) for n in range(5)))
         == [True] * 5
     )

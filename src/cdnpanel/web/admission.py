@@ -1,42 +1,43 @@
-"""Group commit of replay claims: the requests of a moment share one write transaction.
+"""Group commit: work submitted while a commit runs waits for the next one, which takes all of it.
 
-Every admitted request writes its nonce (replay protection must hold across worker processes
-and API nodes, so the claim lives in the database). One commit per request would make the
-commit the server's ceiling; instead, requests that are verified while a commit is under way
-wait for the next one, and that one claims all their nonces together. Under light load a batch
-is one request and nothing waits; under heavy load the cost of a commit is shared by the batch.
-A request is answered only after the transaction holding its claim has committed.
+Replay claims (every signed request writes its nonce, so that protection holds across workers
+and nodes) and ticket admissions (a new SEVU session takes a use, binds an address and opens the
+session) both write on the hot path. One commit per item would make the commit the server's
+ceiling; instead, items submitted while a commit is under way wait for the next one, and that
+one handles them all in one transaction. Under light load a batch is one item and nothing waits;
+under heavy load a commit's cost is shared by the batch. Each submitter is answered only after
+the transaction holding its item has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
-from cdnpanel.services.authentication import Verified
-
-__all__ = ["GroupAdmission"]
+__all__ = ["MAX_BATCH", "GroupCommit"]
 
 # A bound on one transaction, so one commit never holds the SQLite writer for long.
 MAX_BATCH = 256
 
-Admit = Callable[[Sequence[Verified]], list[bool]]
-RunBlocking = Callable[[Callable[[], list[bool]]], Awaitable[list[bool]]]
+T = TypeVar("T")
+R = TypeVar("R")
+RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
-class GroupAdmission:
-    """Admits verified requests in batches through ``admit`` (one transaction per batch)."""
+class GroupCommit(Generic[T, R]):
+    """Runs ``commit(batch)`` (one transaction, one result per item) for items in groups."""
 
-    def __init__(self, admit: Admit, run_blocking: RunBlocking) -> None:
-        self._admit = admit
+    def __init__(self, commit: Callable[[Sequence[T]], list[R]], run_blocking: RunBlocking) -> None:
+        self._commit_batch = commit
         self._run_blocking = run_blocking
-        self._waiting: list[tuple[Verified, asyncio.Future[bool]]] = []
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._committer: asyncio.Task[None] | None = None
 
-    async def admit(self, verified: Verified) -> bool:
-        """True once this request's claim has committed; False if it is a replay."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((verified, future))
+    async def submit(self, item: T) -> R:
+        """The item's result, once the transaction that handled it has committed."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
         if self._committer is None:
             self._committer = asyncio.create_task(self._commit_while_waiting())
         return await future
@@ -44,7 +45,7 @@ class GroupAdmission:
     async def _commit_while_waiting(self) -> None:
         try:
             while self._waiting:
-                # Let requests that have already arrived in this turn of the loop join.
+                # Let items that have already arrived in this turn of the loop join.
                 await asyncio.sleep(0)
                 batch = self._waiting[:MAX_BATCH]
                 del self._waiting[:MAX_BATCH]
@@ -57,19 +58,19 @@ class GroupAdmission:
         finally:
             self._committer = None
 
-    async def _commit(self, batch: list[tuple[Verified, asyncio.Future[bool]]]) -> None:
-        requests = [verified for verified, _ in batch]
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        items = [item for item, _ in batch]
         try:
-            admitted = await self._run_blocking(lambda: self._admit(requests))
+            results: list[R] = await self._run_blocking(lambda: self._commit_batch(items))
         except asyncio.CancelledError:
             for _, future in batch:
                 future.cancel()
             raise
-        except Exception as exc:  # e.g. the store is unavailable: every request hears why
+        except Exception as exc:  # e.g. the store is unavailable: every submitter hears why
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), ok in zip(batch, admitted, strict=True):
+        for (_, future), result in zip(batch, results, strict=True):
             if not future.done():  # the client may have gone away meanwhile
-                future.set_result(ok)
+                future.set_result(result)

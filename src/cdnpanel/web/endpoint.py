@@ -1,7 +1,7 @@
 """The command endpoint: bytes in, one straight line through protocol, registry and envelope.
 
 body -> form.read_json_text -> request.parse_request -> Authenticator.verify
-     -> GroupAdmission.admit (nonce claims, one commit per batch)
+     -> GroupCommit.submit (nonce claims, one commit per batch)
      -> Registry.get(command).run -> envelope.encode_success / encode_failure
 """
 
@@ -28,7 +28,8 @@ from cdnpanel.errors import (
 )
 from cdnpanel.protocol import envelope, form
 from cdnpanel.protocol.request import parse_request
-from cdnpanel.web.admission import GroupAdmission
+from cdnpanel.services.authentication import Verified
+from cdnpanel.web.admission import GroupCommit
 from cdnpanel.wiring import Services
 
 __all__ = ["CommandEndpoint"]
@@ -64,7 +65,9 @@ class CommandEndpoint:
         self._registry = registry
         self._run_blocking = run_blocking
         self._max_body = services.settings.max_body_bytes
-        self._admission = GroupAdmission(services.authenticator.admit, run_blocking)
+        self._admission: GroupCommit[Verified, bool] = GroupCommit(
+            services.authenticator.admit, run_blocking
+        )
 
     async def respond(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -92,7 +95,7 @@ class CommandEndpoint:
         """Verify, admit, dispatch and encode one request; raises for the caller to encode."""
         request = parse_request(form.read_json_text(content_type, body))
         verified = await self._run_blocking(lambda: self._services.authenticator.verify(request))
-        if not await self._admission.admit(verified):
+        if not await self._admission.submit(verified):
             raise ReplayedRequest()
         command = self._registry.get(request.command)
         context = CommandContext(verified.caller, self._services)
