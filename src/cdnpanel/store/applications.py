@@ -21,6 +21,7 @@ _COLUMNS = (
     applications.c.name,
     applications.c.created_at,
     applications.c.origin_id,
+    applications.c.protection,
 )
 # video.getapps and every command that resolves `app` run this.
 _ACCOUNT_APPLICATIONS = Prepared(
@@ -30,6 +31,7 @@ _ACCOUNT_APPLICATIONS = Prepared(
 )
 # Media-server hooks name applications by name alone (names are unique across accounts).
 _BY_NAME = Prepared(select(*_COLUMNS).where(applications.c.name == bindparam("name")))
+_BY_ID = Prepared(select(*_COLUMNS).where(applications.c.id == bindparam("id")))
 # Commands name them by id or name, always within the caller's account.
 _ACCOUNT_BY_ID = Prepared(
     select(*_COLUMNS).where(
@@ -75,6 +77,11 @@ class ApplicationStore:
         rows = self._db.query(_BY_NAME, {"name": name})
         return Application(*rows[0]) if rows else None
 
+    def get_by_id(self, application_id: int) -> Application | None:
+        """Any account's application with this id: for internal use, never for commands."""
+        rows = self._db.query(_BY_ID, {"id": application_id})
+        return Application(*rows[0]) if rows else None
+
     def list_for_origin(self, origin_id: int) -> list[Application]:
         with self._db.read() as conn:
             rows = conn.execute(
@@ -83,6 +90,14 @@ class ApplicationStore:
                 .order_by(applications.c.name)
             ).all()
         return [Application(*row) for row in rows]
+
+    def set_protection(self, *, application_id: int, protection: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(applications)
+                .where(applications.c.id == application_id)
+                .values(protection=protection)
+            )
 
     def set_origin(self, *, application_id: int, origin_id: int | None) -> None:
         with self._db.write() as conn:

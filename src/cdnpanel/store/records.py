@@ -11,6 +11,7 @@ __all__ = [
     "KeyCredential",
     "Origin",
     "Stream",
+    "Ticket",
     "ViewerSession",
 ]
 
@@ -58,6 +59,11 @@ class Application:
     name: str
     created_at: int
     origin_id: int | None = None
+    protection: str = "none"
+
+    @property
+    def protected(self) -> bool:
+        return self.protection == "sevu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +120,28 @@ class ViewerSession:
     started_at: int
     seen_at: int
     expires_at: int | None
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A SEVU ticket as stored: its password only as a keyed hash."""
+
+    id: int
+    account_id: int
+    key: str
+    pass_hash: bytes = field(repr=False)
+    apps: str
+    videos: str
+    ip: str
+    ip_bound: str
+    uses: int
+    used: int
+    created_at: int
+    used_at: int | None
+    expires_at: int
+    revoked_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

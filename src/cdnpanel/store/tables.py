@@ -20,10 +20,13 @@ __all__ = [
     "accounts",
     "api_keys",
     "applications",
+    "installation_keys",
     "metadata",
     "origins",
     "request_nonces",
     "streams",
+    "ticket_attempts",
+    "tickets",
     "viewer_counts",
     "viewer_sessions",
 ]
@@ -89,6 +92,8 @@ applications = Table(
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("origin_id", Integer, ForeignKey("origins.id"), nullable=True),
+    # "none" or "sevu": playback needs a SEVU ticket.
+    Column("protection", String(16), nullable=False, server_default="none"),
     Index("ix_applications_account_id_name", "account_id", "name"),
 )
 
@@ -144,6 +149,8 @@ viewer_sessions = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("seen_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),
+    # The SEVU ticket that admitted the session (protected applications).
+    Column("ticket_id", Integer, nullable=True),
     UniqueConstraint(
         "origin_id",
         "protocol",
@@ -177,4 +184,62 @@ request_nonces = Table(
     Column("key_id", Integer, primary_key=True, autoincrement=False),
     Column("signature", LargeBinary(32), primary_key=True),
     sqlite_with_rowid=False,
+)
+
+# Keys of this installation, made by the migration that needs them (e.g. the key ticket
+# passwords are hashed under), so every node of a shared database has the same.
+installation_keys = Table(
+    "installation_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# SEVU tickets. Patterns and IP entries are kept as the client sent them; ip_bound holds, per
+# ip entry, the network an auto entry bound to on first use ("" while unbound).
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("key", String(100), nullable=False, unique=True),
+    Column("pass_hash", LargeBinary(32), nullable=False),
+    Column("apps", String(1000), nullable=False),
+    Column("videos", String(1000), nullable=False),
+    Column("ip", String(1000), nullable=False),
+    Column("ip_bound", String(1000), nullable=False, server_default=""),
+    Column("uses", Integer, nullable=False),
+    Column("used", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+# Every admission decision on a protected application (sevu.errorcount counts them). The
+# password tried is kept as its keyed hash, never in clear.
+ticket_attempts = Table(
+    "ticket_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("ticket_id", Integer, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("pass_hash", LargeBinary(32), nullable=True),
+    Column("app", String(100), nullable=False),
+    Column("inst", String(100), nullable=False),
+    Column("video", String(512), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("success", Integer, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("server", String(253), nullable=False),
+    # One index per sevu.errorcount filter, each led by the account (every count is scoped).
+    Index("ix_ticket_attempts_account_success", "account_id", "success"),
+    Index("ix_ticket_attempts_account_key", "account_id", "key"),
+    Index("ix_ticket_attempts_account_app", "account_id", "app"),
+    Index("ix_ticket_attempts_account_video", "account_id", "video"),
+    Index("ix_ticket_attempts_account_ip", "account_id", "ip"),
+    Index("ix_ticket_attempts_account_pass", "account_id", "pass_hash"),
 )

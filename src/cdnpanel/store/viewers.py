@@ -12,13 +12,13 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
 
 from cdnpanel.store._dialect import insert_or_add, insert_or_ignore
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.records import ViewerSession
-from cdnpanel.store.tables import viewer_counts, viewer_sessions
+from cdnpanel.store.tables import tickets, viewer_counts, viewer_sessions
 
 __all__ = ["HLS", "RTMP", "HlsTouch", "StreamKey", "ViewerStore"]
 
@@ -68,6 +68,7 @@ _REFRESH = Prepared(
     .values(seen_at=bindparam("new_seen_at"), expires_at=bindparam("new_expires_at"))
 )
 _SESSION_COLUMNS = (
+    "ticket_id",
     "origin_id",
     "application_id",
     "inst",
@@ -136,6 +137,30 @@ class ViewerStore:
             ).all()
             self._subtract(conn, RTMP, (StreamKey(*row) for row in rows))
         return len(rows)
+
+    def rtmp_players_of_ticket(self, ticket_id: int) -> list[ViewerSession]:
+        """RTMP players a ticket admitted that still play (on any origin)."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(viewer_sessions).where(
+                    viewer_sessions.c.ticket_id == ticket_id, viewer_sessions.c.protocol == RTMP
+                )
+            ).all()
+        return [_session(r) for r in rows]
+
+    def rtmp_players_with_stale_tickets(self, origin_id: int, *, now: int) -> list[ViewerSession]:
+        """RTMP players of an origin whose ticket has since been revoked or has expired."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(viewer_sessions)
+                .join(tickets, tickets.c.id == viewer_sessions.c.ticket_id)
+                .where(
+                    viewer_sessions.c.origin_id == origin_id,
+                    viewer_sessions.c.protocol == RTMP,
+                    or_(tickets.c.revoked_at.is_not(None), tickets.c.expires_at <= now),
+                )
+            ).all()
+        return [_session(r) for r in rows]
 
     def rtmp_sessions(self, origin_id: int) -> list[ViewerSession]:
         with self._db.read() as conn:
@@ -253,11 +278,13 @@ class ViewerStore:
         address: str,
         now: int,
         expires_at: int | None,
+        ticket_id: int | None = None,
     ) -> bool:
         """Insert a session and count it, in ``conn``'s transaction; False if it exists."""
         inserted = self._insert_session.rows(
             conn,
             {
+                "ticket_id": ticket_id,
                 "origin_id": origin_id,
                 "application_id": stream.application_id,
                 "inst": stream.inst,
@@ -335,4 +362,5 @@ def _session(row: Row[Any]) -> ViewerSession:
         started_at=row.started_at,
         seen_at=row.seen_at,
         expires_at=row.expires_at,
+        ticket_id=row.ticket_id,
     )
