@@ -89,3 +89,14 @@ class FakeOrigin:
             return 0
         stream.publisher = None
         return 1
+
+    def drop_player(self, origin: Origin, *, app: str, inst: str, name: str, client_id: str) -> int:
+        if self.down:
+            raise OriginUnavailable(origin.name, "no answer in time")
+        self.drops.append((app, inst, f"{name}#{client_id}"))
+        stream = self.streams.get((app, inst, name))
+        players = stream.players if stream else []
+        kept = [p for p in players if p.client_id != client_id]
+        if stream:
+            stream.players = kept
+        return len(players) - len(kept)

@@ -17,7 +17,7 @@ def test_every_command_has_a_docs_page_with_its_summary() -> None:
         assert page.exists(), f"docs/commands/{command.name}.md is missing"
         text = page.read_text()
         assert command.summary in text
-        for param in command.params.model_fields:
+        for param in command.parameter_names:
             assert f"`{param}`" in text, f"{command.name}: parameter {param} undocumented"
 
 

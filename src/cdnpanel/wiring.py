@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cdnpanel.commands import stream, video, vsn
+from cdnpanel.commands import sevu, stream, video, vsn
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
 from cdnpanel.origins.adapter import OriginAdapter
@@ -20,6 +20,7 @@ from cdnpanel.services.authentication import Authenticator
 from cdnpanel.services.origins import OriginService
 from cdnpanel.services.reconcile import Reconciler
 from cdnpanel.services.streams import StreamRegistry
+from cdnpanel.services.tickets import TicketService
 from cdnpanel.services.viewers import ViewerService
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
@@ -29,6 +30,7 @@ from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.nonces import NonceStore
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.streams import StreamStore
+from cdnpanel.store.tickets import TicketStore
 from cdnpanel.store.viewers import ViewerStore
 
 __all__ = ["Services", "build_adapters", "build_registry", "build_services"]
@@ -43,6 +45,7 @@ class Services:
     authenticator: Authenticator
     origins: OriginService
     streams: StreamRegistry
+    tickets: TicketService
     viewers: ViewerService
     reconciler: Reconciler
     adapters: Mapping[str, OriginAdapter]
@@ -54,7 +57,7 @@ class Services:
 
 
 def build_registry() -> Registry:
-    return Registry([*video.COMMANDS, *vsn.COMMANDS, *stream.COMMANDS])
+    return Registry([*video.COMMANDS, *vsn.COMMANDS, *stream.COMMANDS, *sevu.COMMANDS])
 
 
 def build_adapters(http: httpx.Client) -> dict[str, OriginAdapter]:
@@ -81,6 +84,7 @@ def build_services(
     origins = OriginStore(db)
     streams = StreamStore(db)
     viewers = ViewerStore(db)
+    tickets = TicketService(TicketStore(db, viewers), applications, clock=clock)
     # Origins answer on loopback or a private network: never through an environment proxy.
     origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)
     adapters = adapters if adapters is not None else build_adapters(origin_http)
@@ -98,7 +102,8 @@ def build_services(
         ),
         origins=OriginService(origins, applications, clock=clock, tokens=tokens),
         streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
-        viewers=ViewerService(viewers, applications, clock=clock),
+        tickets=tickets,
+        viewers=ViewerService(viewers, applications, tickets, clock=clock),
         reconciler=Reconciler(
             origins,
             applications,

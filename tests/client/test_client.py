@@ -153,3 +153,29 @@ def test_secret_is_not_in_repr() -> None:
     assert SECRET not in repr(client)
     assert SECRET not in repr(client._signer)
     client.close()
+
+
+def test_command_methods_send_the_parameter_names_clients_use() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(parse_request(received_json(request)).params)
+        return envelope_response(status="success", message="ok")
+
+    with make_client(handler) as client:
+        client.sevu.request("demo-origin", "cam*", "pw", ip="auto/24", uses=1)
+        client.sevu.status("k.1", password="pw")
+        client.sevu.revoke("k.1")
+        client.sevu.errorcount(key="k.1", success=False, limit=25)
+        client.vsn.viewercount("demo-origin", ["cam1", "_root_"])
+        client.stream.close(stream_id=17)
+        client.stream.active(app=["demo-origin"])
+    assert sent == [
+        {"app": "demo-origin", "video": "cam*", "ip": "auto/24", "uses": 1, "pass": "pw"},
+        {"key": "k.1", "pass": "pw"},
+        {"key": "k.1"},
+        {"key": "k.1", "success": 0, "limit": 25},
+        {"app": "demo-origin", "url": ["cam1", "_root_"]},
+        {"stream_id": 17},
+        {"app": ["demo-origin"]},
+    ]

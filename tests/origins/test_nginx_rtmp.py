@@ -177,3 +177,17 @@ def test_snapshot_reads_stat() -> None:
     garbage = adapter(httpx.MockTransport(lambda _request: httpx.Response(200, text="<html>")))
     with pytest.raises(OriginUnavailable, match="unreadable /stat"):
         garbage.snapshot(ORIGIN)
+
+
+def test_drop_player_names_the_client() -> None:
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path)
+        return httpx.Response(200, text="1")
+
+    dropped = adapter(httpx.MockTransport(handler)).drop_player(
+        ORIGIN, app="demo-origin", inst="live", name="cam1", client_id="42"
+    )
+    assert dropped == 1
+    assert seen == [b"/control/drop/subscriber?app=demo-origin/live&name=cam1&clientid=42"]

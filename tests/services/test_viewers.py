@@ -85,7 +85,7 @@ def test_hls_checks_write_once_per_session_per_third_of_the_window(
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers)
     applications = world.services.applications._applications
-    viewers = ViewerService(store, applications, clock=world.clock)
+    viewers = ViewerService(store, applications, world.services.tickets, clock=world.clock)
     window = world.origin.hls_session_window  # 3 segments of 2 s
     for second in range(12):  # two players, a playlist and a segment each per second
         for player in ("p1", "p2"):
@@ -105,7 +105,9 @@ def test_hls_checks_write_once_per_session_per_third_of_the_window(
 def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld) -> None:
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers, fail=True)
-    viewers = ViewerService(store, world.services.applications._applications, clock=world.clock)
+    viewers = ViewerService(
+        store, world.services.applications._applications, world.services.tickets, clock=world.clock
+    )
     uri = "/demo-origin/live/cam1/index.m3u8"
     viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
     with pytest.raises(StoreUnavailable):

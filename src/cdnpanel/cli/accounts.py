@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from cdnpanel.cli._context import CliState, pass_state, print_json
+from cdnpanel.services.applications import PROTECTIONS
 from cdnpanel.store.records import Account, ApiKey, Application
 
 __all__ = ["account", "app", "json_option", "key", "when"]
@@ -34,7 +35,13 @@ def _key_json(k: ApiKey) -> dict[str, object]:
 
 
 def _app_json(a: Application, origin: str | None = None) -> dict[str, object]:
-    return {"id": a.id, "name": a.name, "created": when(a.created_at), "origin": origin}
+    return {
+        "id": a.id,
+        "name": a.name,
+        "created": when(a.created_at),
+        "origin": origin,
+        "protection": a.protection,
+    }
 
 
 @click.group()
@@ -130,16 +137,27 @@ def app() -> None:
 _origin_option = click.option(
     "--origin", "origin_name", help="The origin (media server) that ingests and serves it."
 )
+_protection_option = click.option(
+    "--protection",
+    type=click.Choice(PROTECTIONS),
+    help="none: anyone may play; sevu: playback needs a SEVU ticket.",
+)
 
 
 @app.command("create")
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
 @click.option("--name", required=True, help="Application name, e.g. demo-origin.")
 @_origin_option
+@_protection_option
 @json_option
 @pass_state
 def app_create(
-    state: CliState, cdn: int, name: str, origin_name: str | None, as_json: bool
+    state: CliState,
+    cdn: int,
+    name: str,
+    origin_name: str | None,
+    protection: str | None,
+    as_json: bool,
 ) -> None:
     """Create an application in an account."""
     services = state.services
@@ -149,6 +167,8 @@ def app_create(
     created = services.applications.create(owner.id, name)
     if origin_name is not None:
         created = services.origins.assign(created, origin_name)
+    if protection is not None:
+        created = services.applications.protect(created, protection)
     if as_json:
         print_json({"cdn": cdn, **_app_json(created, origin_name)})
         return
@@ -161,10 +181,16 @@ def app_create(
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
 @click.argument("name")
 @_origin_option
+@_protection_option
 @json_option
 @pass_state
 def app_update(
-    state: CliState, cdn: int, name: str, origin_name: str | None, as_json: bool
+    state: CliState,
+    cdn: int,
+    name: str,
+    origin_name: str | None,
+    protection: str | None,
+    as_json: bool,
 ) -> None:
     """Change an application's settings."""
     services = state.services
@@ -172,6 +198,8 @@ def app_update(
     (application,) = services.applications.resolve(owner.id, [name])
     if origin_name is not None:
         application = services.origins.assign(application, origin_name)
+    if protection is not None:
+        application = services.applications.protect(application, protection)
     if as_json:
         print_json({"cdn": cdn, **_app_json(application, origin_name)})
         return
@@ -196,8 +224,11 @@ def app_list(state: CliState, cdn: int, as_json: bool) -> None:
     """List an account's applications."""
     owner = state.services.accounts.get_account(cdn)
     apps = state.services.applications.list_for_account(owner.id)
+    origins = {o.id: o.name for o in state.services.origins.list_origins()}
     if as_json:
-        print_json({"cdn": cdn, "applications": [_app_json(a) for a in apps]})
+        listed = [_app_json(a, origins.get(a.origin_id or 0)) for a in apps]
+        print_json({"cdn": cdn, "applications": listed})
         return
     for a in apps:
-        click.echo(f"{a.id:>6}  {a.name}")
+        origin = origins.get(a.origin_id or 0, "-")
+        click.echo(f"{a.id:>6}  {a.name}  origin {origin}  protection {a.protection}")

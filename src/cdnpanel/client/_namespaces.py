@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Namespaces", "StreamCommands", "VideoCommands", "VsnCommands"]
+__all__ = ["Namespaces", "SevuCommands", "StreamCommands", "VideoCommands", "VsnCommands"]
 
 R = TypeVar("R")
 Call = Callable[[str, dict[str, Any]], R]
@@ -67,14 +67,65 @@ class StreamCommands(_Commands[R]):
         return self._call("stream.active", _given(app=app))
 
 
+class SevuCommands(_Commands[R]):
+    def request(
+        self,
+        app: str,
+        video: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        uses: int | None = None,
+        expire: str | int | None = None,
+    ) -> R:
+        """Issue a ticket; ``answer["ticket"]["key"]`` and the password go on the playback URL
+        as ``?key=...&pass=...``. ``app`` and ``video`` are ``|``-separated patterns with ``*``;
+        ``ip`` addresses, CIDRs, ``auto`` or ``auto/N``; ``uses`` 0 is unlimited; ``expire`` a
+        date (UTC), a Unix time or ``"+N unit"`` (default one week)."""
+        return self._call(
+            "sevu.request",
+            _given(app=app, video=video, ip=ip, uses=uses, expire=expire) | {"pass": password},
+        )
+
+    def status(self, key: str, *, password: str | None = None) -> R:
+        """The ticket's fields at the top level, with ``uses_remaining`` and ``used_date``."""
+        return self._call("sevu.status", {"key": key} | _given(**{"pass": password}))
+
+    def revoke(self, key: str) -> R:
+        """Revoke the ticket: viewers with it are refused within seconds."""
+        return self._call("sevu.revoke", {"key": key})
+
+    def errorcount(
+        self,
+        *,
+        key: str | None = None,
+        app: str | None = None,
+        video: str | None = None,
+        ip: str | None = None,
+        password: str | None = None,
+        success: bool | None = None,
+        limit: int | None = None,
+        seek: int | None = None,
+    ) -> R:
+        """How many playback attempts match: ``error_count`` (code 2051 some, 2050 none)."""
+        flag = None if success is None else int(success)
+        return self._call(
+            "sevu.errorcount",
+            _given(key=key, app=app, video=video, ip=ip, success=flag, limit=limit, seek=seek)
+            | _given(**{"pass": password}),
+        )
+
+
 class Namespaces(Generic[R]):
     """Mixin giving a client one attribute per command family."""
 
     video: VideoCommands[R]
     vsn: VsnCommands[R]
     stream: StreamCommands[R]
+    sevu: SevuCommands[R]
 
     def _bind_namespaces(self, call: Call[R]) -> None:
         self.video = VideoCommands(call)
         self.vsn = VsnCommands(call)
         self.stream = StreamCommands(call)
+        self.sevu = SevuCommands(call)

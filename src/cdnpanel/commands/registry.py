@@ -61,6 +61,11 @@ class Command(Generic[P]):
     def run(self, context: CommandContext, raw_params: Mapping[str, Any]) -> Answer:
         return self.handler(context, self.validate(raw_params))
 
+    @property
+    def parameter_names(self) -> list[str]:
+        """The names clients send (``pass``, where Python calls the field ``password``)."""
+        return [field.alias or name for name, field in self.params.model_fields.items()]
+
     def validate(self, raw_params: Mapping[str, Any]) -> P:
         try:
             return self.params.model_validate(raw_params)
@@ -110,7 +115,7 @@ def _parameter_error(cmd: Command[Any], exc: ValidationError) -> Exception:
     first = errors[0]
     param = _param_name(first["loc"])
     if first["type"] == "extra_forbidden":
-        accepted = ", ".join(cmd.params.model_fields) or "no parameters"
+        accepted = ", ".join(cmd.parameter_names) or "no parameters"
         return InvalidParameter(param, f"{cmd.name} does not take it (it takes: {accepted})")
     return InvalidParameter(param, first["msg"])
 

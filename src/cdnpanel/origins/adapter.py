@@ -87,3 +87,7 @@ class OriginAdapter(Protocol):
     def drop_publisher(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
         """Disconnect the publisher of ``app/inst/name``; how many connections were dropped."""
         ...
+
+    def drop_player(self, origin: Origin, *, app: str, inst: str, name: str, client_id: str) -> int:
+        """Disconnect one player of ``app/inst/name`` (a revoked or expired SEVU ticket)."""
+        ...

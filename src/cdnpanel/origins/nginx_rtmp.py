@@ -153,6 +153,16 @@ class NginxRtmp:
             raise OriginUnavailable(origin.name, f"drop answered {text[:40]!r}, not a count")
         return int(text)
 
+    def drop_player(self, origin: Origin, *, app: str, inst: str, name: str, client_id: str) -> int:
+        query = (
+            f"app={_raw_arg(f'{app}/{inst}')}&name={_raw_arg(name)}&clientid={_raw_arg(client_id)}"
+        )
+        response = self._get(origin, f"/control/drop/subscriber?{query}")
+        text = response.text.strip()
+        if not text.isdigit():
+            raise OriginUnavailable(origin.name, f"drop answered {text[:40]!r}, not a count")
+        return int(text)
+
     def _get(self, origin: Origin, path: str) -> httpx.Response:
         url = origin.control_url.rstrip("/") + path
         try:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cdnpanel.errors import InvalidParameter, NotFound
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.records import Application
 
-__all__ = ["APPLICATION_NAME", "ApplicationService"]
+__all__ = ["APPLICATION_NAME", "PROTECTIONS", "ApplicationService"]
 
 # The first path segment of every playback URL, so: URL-safe, no slash, no wildcard.
 APPLICATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# none: anyone may play; sevu: playback needs a SEVU ticket (sevu.request).
+PROTECTIONS = ("none", "sevu")
 
 
 class ApplicationService:
@@ -29,6 +32,15 @@ class ApplicationService:
                 "with a letter or digit",
             )
         return self._applications.create(account_id=account_id, name=name, now=int(self._clock()))
+
+    def protect(self, application: Application, protection: str) -> Application:
+        """Set who may play the application's streams and videos (within a few seconds)."""
+        if protection not in PROTECTIONS:
+            raise InvalidParameter(
+                "protection", f"must be one of {', '.join(PROTECTIONS)}, not {protection!r}"
+            )
+        self._applications.set_protection(application_id=application.id, protection=protection)
+        return replace(application, protection=protection)
 
     def list_for_account(self, account_id: int) -> list[Application]:
         return self._applications.list_for_account(account_id)

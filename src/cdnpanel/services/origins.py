@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from cdnpanel.errors import InvalidParameter, NotFound, PermissionDenied
@@ -107,13 +107,7 @@ class OriginService:
         """Serve the application from this origin (None: from no origin)."""
         origin_id = self.get(origin_name).id if origin_name is not None else None
         self._applications.set_origin(application_id=application.id, origin_id=origin_id)
-        return Application(
-            application.id,
-            application.account_id,
-            application.name,
-            application.created_at,
-            origin_id,
-        )
+        return replace(application, origin_id=origin_id)
 
     def authenticate_hook(self, name: str, secret: str | None) -> Origin:
         """The origin making a callback, if ``secret`` is its hook secret; PermissionDenied else.

@@ -146,6 +146,7 @@ class Reconciler:
             adopted += self._adopt_publisher(origin, app, key[1], key[2], publisher, taken_at)
 
         players_ended, players_adopted = self._reconcile_players(origin, snapshot, apps, taken_at)
+        players_ended += self._drop_players_of_stale_tickets(origin, now)
         return ReconcileReport(
             origin.name,
             reachable=True,
@@ -190,6 +191,25 @@ class Reconciler:
         except Conflict:
             return False  # registered by its callback meanwhile
         return True
+
+    def _drop_players_of_stale_tickets(self, origin: Origin, now: int) -> int:
+        """RTMP players keep playing after their ticket expires or is revoked elsewhere (HLS
+        viewers are refused on their next request): drop them."""
+        stale = self._viewers.rtmp_players_with_stale_tickets(origin.id, now=now)
+        if not stale:
+            return 0
+        names = {a.id: a.name for a in self._applications.list_for_origin(origin.id)}
+        adapter = self._adapters[origin.kind]
+        dropped = 0
+        for session in stale:
+            app = names.get(session.application_id)
+            if app is None:
+                continue
+            dropped += adapter.drop_player(
+                origin, app=app, inst=session.inst, name=session.path, client_id=session.viewer
+            )
+        self._viewers.close_rtmp(origin_id=origin.id, client_ids=[s.viewer for s in stale])
+        return dropped
 
     def _reconcile_players(
         self,

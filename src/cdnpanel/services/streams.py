@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cdnpanel.errors import InvalidParameter, NotFound, PermissionDenied
+from cdnpanel.errors import InvalidParameter, NotFound, OriginUnavailable, PermissionDenied
 from cdnpanel.origins.adapter import CallbackEvent, OriginAdapter
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Application, Origin, Stream
+from cdnpanel.store.records import Application, Origin, Stream, ViewerSession
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import StreamKey, ViewerStore
 
 __all__ = ["EndReason", "LiveStream", "StreamRegistry"]
+
+log = logging.getLogger("cdnpanel.streams")
 
 
 class EndReason:
@@ -161,6 +164,30 @@ class StreamRegistry:
             for s in live
         ]
 
+    def drop_players(self, sessions: Sequence[ViewerSession]) -> int:
+        """Disconnect these RTMP players on their origins and stop counting them; how many
+        were dropped. An origin that does not answer is skipped (its reconciler retries)."""
+        dropped = 0
+        origins = {o.id: o for o in self._origins.list()}
+        for session in sessions:
+            origin = origins.get(session.origin_id)
+            app = self._applications.get_by_id(session.application_id)
+            if origin is None or app is None:
+                continue
+            try:
+                dropped += self._adapters[origin.kind].drop_player(
+                    origin,
+                    app=app.name,
+                    inst=session.inst,
+                    name=session.path,
+                    client_id=session.viewer,
+                )
+            except OriginUnavailable as exc:
+                log.warning("could not drop player %s: %s", session.viewer, exc.message)
+                continue
+            self._viewers.close_rtmp(origin_id=origin.id, client_ids=[session.viewer])
+        return dropped
+
     def history(self, account_id: int, *, limit: int = 100) -> list[Stream]:
         return self._streams.history(account_id, limit=limit)
 
@@ -204,10 +231,10 @@ class StreamRegistry:
         return candidates[0], origin
 
     def _application_of(self, stream: Stream) -> Application:
-        for app in self._applications.list_for_account(stream.account_id):
-            if app.id == stream.application_id:
-                return app
-        raise NotFound("application", stream.application_id)
+        app = self._applications.get_by_id(stream.application_id)
+        if app is None:
+            raise NotFound("application", stream.application_id)
+        return app
 
 
 def _describe(app: str, stream: Stream) -> str:

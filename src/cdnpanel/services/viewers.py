@@ -13,21 +13,33 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cdnpanel.errors import PermissionDenied
 from cdnpanel.origins.adapter import CallbackEvent
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
+from cdnpanel.services.ticket_rules import Reason
+from cdnpanel.services.tickets import TicketService
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.records import Application, Origin
-from cdnpanel.store.viewers import HlsTouch, StreamKey, ViewerStore
+from cdnpanel.store.records import Application, Origin, ViewerSession
+from cdnpanel.store.tickets import Attempt, SessionRequest, Verdict
+from cdnpanel.store.viewers import HLS, RTMP, HlsTouch, StreamKey, ViewerStore
 
-__all__ = ["HlsDecision", "PlaybackUri", "ViewerService", "parse_playback_uri"]
+__all__ = [
+    "HlsDecision",
+    "PendingAdmission",
+    "PlaybackUri",
+    "ViewerService",
+    "parse_playback_uri",
+]
 
 _MAX_URI = 4096
+# A refused player retries many times a second: one attempt row per viewer, video and reason
+# in this many seconds is the log's record of it.
+REFUSAL_LOG_INTERVAL = 5.0
 # Sessions written per transaction: the SQLite writer is shared with the request path, whose
 # replay claims wait for it on the event loop, so no background transaction may hold it long.
 WRITE_CHUNK = 256
@@ -72,17 +84,35 @@ def parse_playback_uri(uri: str) -> PlaybackUri | None:
     return PlaybackUri(app, inst, path, dict(parse_qsl(parts.query)))
 
 
+@dataclass(frozen=True, slots=True)
+class PendingAdmission:
+    """A new ticketed session the store must admit (uses, IP binding, the session, together).
+
+    The web layer commits these in groups (web/admission.py) and hands each verdict back to
+    ``hls_verdict`` or ``play_verdict``.
+    """
+
+    request: SessionRequest
+    ticket_key: str
+    window: int | None  # HLS: seconds the session lives after a request; RTMP: None
+
+
+SessionKey = tuple[int, StreamKey, str]
+
+
 class ViewerService:
     def __init__(
         self,
         viewers: ViewerStore,
         applications: ApplicationStore,
+        tickets: TicketService,
         *,
         clock: Clock,
         cache_seconds: float = 2.0,
     ) -> None:
         self._viewers = viewers
         self._applications = applications
+        self._tickets = tickets
         self._clock = clock
         self._apps: TtlCache[str, Application | None] = TtlCache(
             applications.get_by_name, ttl=cache_seconds, clock=clock
@@ -93,14 +123,28 @@ class ViewerService:
         self._pending: dict[tuple[int, StreamKey, str], HlsTouch] = {}
         self._lock = threading.Lock()
         self._pruned_at = clock()
+        # Ticketed HLS sessions this process admitted, and until when they stand without a
+        # request; refusals logged lately (a refused player retries many times a second).
+        self._admitted: dict[SessionKey, float] = {}
+        self._refusals_logged: dict[tuple[str, str, str, str], float] = {}
+        self._attempts: list[Attempt] = []
 
     # -- RTMP players (on_play / on_play_done) ------------------------------------------------
 
-    def play_started(self, origin: Origin, event: CallbackEvent) -> None:
-        """Count an RTMP player; PermissionDenied refuses the play."""
+    def play_started(self, origin: Origin, event: CallbackEvent) -> PendingAdmission | None:
+        """Count an RTMP player; PermissionDenied refuses the play. On a protected application
+        the play needs its ticket admitted first: the returned PendingAdmission."""
         app = self._applications.get_by_name(event.app)
         if app is None or app.origin_id != origin.id:
             raise PermissionDenied(f"no application {event.app[:100]!r} on this origin")
+        if app.protected:
+            stream = StreamKey(app.id, event.inst, event.name)
+            outcome = self._check_ticket(
+                origin, app, stream, event.query, event.address, event.client_id, protocol=RTMP
+            )
+            if isinstance(outcome, str):
+                raise PermissionDenied(outcome)
+            return outcome
         self._viewers.open_rtmp(
             origin_id=origin.id,
             stream=StreamKey(app.id, event.inst, event.name),
@@ -108,14 +152,31 @@ class ViewerService:
             address=event.address,
             now=int(self._clock()),
         )
+        return None
+
+    def play_verdict(self, pending: PendingAdmission, verdict: Verdict) -> None:
+        """After the store's verdict on an RTMP play: PermissionDenied refuses it."""
+        if verdict.new_session:
+            self._tickets.forget(pending.ticket_key)
+        if not verdict.admitted:
+            raise PermissionDenied(verdict.reason)
+
+    def rtmp_players_of_ticket(self, ticket_id: int) -> list[ViewerSession]:
+        return self._viewers.rtmp_players_of_ticket(ticket_id)
 
     def play_ended(self, origin: Origin, event: CallbackEvent) -> None:
         self._viewers.close_rtmp(origin_id=origin.id, client_ids=[event.client_id])
 
     # -- HLS (the origin's auth_request, on every playlist and segment request) ---------------
 
-    def check_hls(self, origin: Origin, *, uri: str, address: str, user_agent: str) -> HlsDecision:
-        """Admit or refuse one HLS request; never writes to the store itself."""
+    def check_hls(
+        self, origin: Origin, *, uri: str, address: str, user_agent: str
+    ) -> HlsDecision | PendingAdmission:
+        """Admit or refuse one HLS request; never writes to the store itself.
+
+        A new ticketed session comes back as a PendingAdmission for the store to decide; every
+        other request is decided here, on cached applications and tickets.
+        """
         playback = parse_playback_uri(uri)
         if playback is None:
             return HlsDecision(False, "not a playback URL: /<app>/<inst>/<stream>/<file>")
@@ -123,8 +184,115 @@ class ViewerService:
         if app is None or app.origin_id != origin.id:
             return HlsDecision(False, f"no application {playback.app!r} on this origin")
         stream = StreamKey(app.id, playback.inst, playback.path)
-        self._note_hls(origin, stream, _anonymous_viewer(address, user_agent), address)
+        if not app.protected:
+            self._note_hls(origin, stream, _anonymous_viewer(address, user_agent), address)
+            return _ALLOWED
+        outcome = self._check_ticket(origin, app, stream, playback.query, address, "", protocol=HLS)
+        if isinstance(outcome, str):
+            return HlsDecision(False, outcome)
+        if outcome is None:
+            return _ALLOWED
+        return outcome
+
+    def hls_verdict(self, pending: PendingAdmission, verdict: Verdict) -> HlsDecision:
+        """After the store's verdict on a new ticketed HLS session."""
+        request = pending.request
+        if verdict.new_session:
+            self._tickets.forget(pending.ticket_key)
+        if not verdict.admitted:
+            return HlsDecision(False, verdict.reason)
+        assert pending.window is not None
+        key = (request.origin_id, request.stream, request.viewer)
+        self._admitted[key] = self._clock() + pending.window
+        # Written by the admission; the next write is a refresh a third of a window on.
+        self._due[key] = self._clock() + pending.window / 3
         return _ALLOWED
+
+    def _check_ticket(
+        self,
+        origin: Origin,
+        app: Application,
+        stream: StreamKey,
+        query: Mapping[str, str],
+        address: str,
+        client_id: str,
+        *,
+        protocol: str,
+    ) -> str | PendingAdmission | None:
+        """A refusal reason; None for a running HLS session (noted); or an admission to make."""
+        now = self._clock()
+        key, password = query.get("key", ""), query.get("pass", "")
+        pass_hash = self._tickets.hash_pass(password) if password else None
+        rules = self._tickets.rules(key)
+        attempt = Attempt(
+            account_id=app.account_id,
+            ticket_id=rules.ticket_id if rules else None,
+            at=int(now),
+            key=key,
+            pass_hash=pass_hash,
+            app=app.name,
+            inst=stream.inst,
+            video=stream.path,
+            ip=address,
+            server=origin.name,
+        )
+        viewer = f"t:{key}" if protocol == HLS else client_id
+        session = (origin.id, stream, viewer)
+        running = protocol == HLS and self._admitted.get(session, 0) > now
+        refusal = (
+            Reason.BAD_TOKEN
+            if rules is None or pass_hash is None
+            else rules.refusal(
+                account_id=app.account_id,
+                pass_hash=pass_hash,
+                app=app.name,
+                video=stream.path,
+                address=address,
+                now=int(now),
+                new_session=not running,
+            )
+        )
+        if refusal is not None:
+            self._log_refusal(attempt, refusal, now, retries_possible=protocol == HLS)
+            return refusal
+        assert rules is not None
+        window = origin.hls_session_window if protocol == HLS else None
+        if running:
+            assert window is not None
+            self._admitted[session] = now + window
+            self._note_hls(origin, stream, viewer, address)
+            return None
+        return PendingAdmission(
+            SessionRequest(
+                ticket_id=rules.ticket_id,
+                origin_id=origin.id,
+                stream=stream,
+                protocol=protocol,
+                viewer=viewer,
+                address=address,
+                now=int(now),
+                expires_at=int(now) + window if window is not None else None,
+                attempt=attempt,
+            ),
+            key,
+            window,
+        )
+
+    def _log_refusal(
+        self, attempt: Attempt, reason: str, now: float, *, retries_possible: bool
+    ) -> None:
+        """Queue the refusal for the attempt log (written within a flush interval).
+
+        A refused HLS player retries its playlist many times a second: its refusals are logged
+        once per key, address, video and reason a while. Each RTMP play is its own attempt.
+        """
+        if retries_possible:
+            seen = (attempt.key, attempt.ip, attempt.video, reason)
+            if self._refusals_logged.get(seen, 0) > now:
+                return
+            self._refusals_logged[seen] = now + REFUSAL_LOG_INTERVAL
+        with self._lock:
+            self._attempts.append(replace(attempt, success=False, reason=reason))
 
     def _note_hls(self, origin: Origin, stream: StreamKey, viewer: str, address: str) -> None:
         now = self._clock()
@@ -143,7 +311,10 @@ class ViewerService:
         """Write the HLS sessions due for a refresh; returns how many sessions are new."""
         with self._lock:
             pending, self._pending = self._pending, {}
+            attempts, self._attempts = self._attempts, []
         self._forget_idle()
+        for start in range(0, len(attempts), WRITE_CHUNK):
+            self._tickets.record_attempts(attempts[start : start + WRITE_CHUNK])
         if not pending:
             return 0
         touches = list(pending.values())
@@ -169,6 +340,10 @@ class ViewerService:
             idle = [k for k, due in self._due.items() if due < now - 60]
             for key in idle:
                 del self._due[key]
+            for session in [k for k, until in self._admitted.items() if until < now]:
+                del self._admitted[session]
+            for seen in [k for k, until in self._refusals_logged.items() if until < now]:
+                del self._refusals_logged[seen]
 
     def sweep(self) -> int:
         """End HLS sessions whose window has passed; returns how many ended."""

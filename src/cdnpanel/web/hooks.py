@@ -26,7 +26,10 @@ from starlette.types import Scope, Send
 from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
 from cdnpanel.protocol.form import read_urlencoded_form
+from cdnpanel.services.viewers import PendingAdmission
 from cdnpanel.store.records import Origin
+from cdnpanel.store.tickets import SessionRequest, Verdict
+from cdnpanel.web.admission import GroupCommit
 from cdnpanel.wiring import Services
 
 __all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]
@@ -52,6 +55,10 @@ class OriginHooks:
         self._run_blocking = run_blocking
         self._networks = _networks(services.settings.hook_networks)
         self._allowed_hosts: dict[str, bool] = {}
+        # New ticketed sessions, admitted in groups: one transaction for the sessions of a moment.
+        self._admissions: GroupCommit[SessionRequest, Verdict] = GroupCommit(
+            services.tickets.admit, run_blocking
+        )
 
     async def callback(self, request: Request) -> Response:
         """An nginx-rtmp ``on_*`` callback: 2xx lets the publish or play go on."""
@@ -65,13 +72,16 @@ class OriginHooks:
                 raise MalformedRequest("callback body too large")
             form = read_urlencoded_form(body)
             callback = self._services.adapters[origin.kind].parse_callback(event, form)
-            await self._run_blocking(lambda: self._record(origin, callback))
+            pending = await self._run_blocking(lambda: self._record(origin, callback))
+            if pending is not None:  # a play on a protected application: its ticket decides
+                verdict = await self._admissions.submit(pending.request)
+                self._services.viewers.play_verdict(pending, verdict)
         except CdnpanelError as error:
             log.info("refused %s callback: %s", event[:20], error.message)
             return _refusal(error)
         return _json(200, {"status": "success"})
 
-    def _record(self, origin: Origin, event: CallbackEvent) -> None:
+    def _record(self, origin: Origin, event: CallbackEvent) -> PendingAdmission | None:
         streams, viewers = self._services.streams, self._services.viewers
         if event.action is Action.PUBLISH:
             stream = streams.publish_started(origin, event)
@@ -86,9 +96,10 @@ class OriginHooks:
         elif event.action is Action.PUBLISH_DONE:
             streams.publish_ended(origin, event)
         elif event.action is Action.PLAY:
-            viewers.play_started(origin, event)
+            return viewers.play_started(origin, event)
         elif event.action is Action.PLAY_DONE:
             viewers.play_ended(origin, event)
+        return None
 
     async def hls(self, scope: Scope, send: Send) -> None:
         """nginx ``auth_request`` for a playlist or segment: 204 serves it, 403 refuses it.
@@ -106,11 +117,14 @@ class OriginHooks:
             uri = headers.get(b"x-original-uri", "")
             address = headers.get(b"x-real-ip") or host
             user_agent = headers.get(b"user-agent", "")
-            decision = await self._run_blocking(
-                lambda: self._services.viewers.check_hls(
-                    origin, uri=uri, address=address, user_agent=user_agent
-                )
+            viewers = self._services.viewers
+            outcome = await self._run_blocking(
+                lambda: viewers.check_hls(origin, uri=uri, address=address, user_agent=user_agent)
             )
+            if isinstance(outcome, PendingAdmission):  # a new ticketed session
+                verdict = await self._admissions.submit(outcome.request)
+                outcome = viewers.hls_verdict(outcome, verdict)
+            decision = outcome
             if not decision.allowed:
                 status, body = 403, _body(decision.reason)
         except CdnpanelError as error:

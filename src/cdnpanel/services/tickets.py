@@ -1,0 +1,216 @@
+"""SEVU tickets: issuing them, their status, revoking them, and counting playback attempts.
+
+The usher side (admitting viewers with tickets) lives in ``services.viewers``; it reads ticket
+rules through ``rules``, cached for a second: revocation and expiry reach running viewers within
+that, and a viewer's requests between two lookups cost no query.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdnpanel.errors import Conflict, InvalidParameter, NotFound
+from cdnpanel.services._cache import TtlCache
+from cdnpanel.services._clock import Clock
+from cdnpanel.services.ticket_rules import (
+    MAX_USES,
+    Patterns,
+    TicketRules,
+    decode_bindings,
+    hash_pass,
+    new_ticket_key,
+    parse_expiry,
+    parse_ip_entries,
+    parse_patterns,
+)
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.records import Ticket
+from cdnpanel.store.tickets import (
+    Attempt,
+    AttemptFilter,
+    SessionRequest,
+    TicketStore,
+    Verdict,
+)
+
+__all__ = ["IssuedTicket", "TicketService"]
+
+_MAX_PASS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTicket:
+    ticket: Ticket
+    password: str = field(repr=False)  # as the caller chose it: the only time it is at hand
+
+
+class TicketService:
+    def __init__(
+        self,
+        tickets: TicketStore,
+        applications: ApplicationStore,
+        *,
+        clock: Clock,
+        cache_seconds: float = 1.0,
+    ) -> None:
+        self._tickets = tickets
+        self._applications = applications
+        self._clock = clock
+        self._rules: TtlCache[str, TicketRules | None] = TtlCache(
+            self._load_rules, ttl=cache_seconds, clock=clock
+        )
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        account_id: int,
+        *,
+        app: str,
+        video: str,
+        password: str,
+        ip: str | None = None,
+        uses: int = 0,
+        expire: int | str | None = None,
+    ) -> IssuedTicket:
+        """Issue a ticket; every parameter is checked, nothing is stored on a refusal."""
+        apps = parse_patterns(app, "app")
+        videos = parse_patterns(video, "video")
+        self._check_own_applications(account_id, apps)
+        entries = parse_ip_entries(ip)
+        if not 0 <= uses <= MAX_USES:
+            raise InvalidParameter("uses", f"must be 0 (unlimited) to {MAX_USES:,}")
+        if not password or len(password) > _MAX_PASS or not password.isprintable():
+            raise InvalidParameter("pass", f"must be 1 to {_MAX_PASS} printable characters")
+        now = int(self._clock())
+        expires_at = parse_expiry(expire, now=now)
+        for _ in range(5):  # a collision of ~83 random bits: practically never
+            try:
+                ticket = self._tickets.create(
+                    account_id=account_id,
+                    key=new_ticket_key(videos),
+                    pass_hash=hash_pass(self._tickets.pass_key(), password),
+                    apps=apps.text,
+                    videos=videos.text,
+                    ip="|".join(e.text for e in entries),
+                    uses=uses,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            except Conflict:
+                continue
+            return IssuedTicket(ticket, password)
+        raise Conflict("could not make a unique ticket key; retry")
+
+    def get(self, account_id: int, key: str) -> Ticket:
+        """The account's ticket with this key; another account's looks exactly like none."""
+        ticket = self._tickets.get_by_key(key) if 0 < len(key) <= 100 else None
+        if ticket is None or ticket.account_id != account_id:
+            raise NotFound("ticket", key[:100])
+        return ticket
+
+    def password_matches(self, ticket: Ticket, password: str) -> bool:
+        return hmac.compare_digest(ticket.pass_hash, self.hash_pass(password))
+
+    def revoke(self, account_id: int, key: str) -> Ticket:
+        """Revoke the ticket (again is fine); running viewers are refused within a second."""
+        ticket = self.get(account_id, key)
+        self._tickets.revoke(ticket_id=ticket.id, now=int(self._clock()))
+        self._rules.forget(key)
+        return self.get(account_id, key)
+
+    def count_attempts(
+        self,
+        account_id: int,
+        *,
+        key: str | None = None,
+        app: str | None = None,
+        video: str | None = None,
+        ip: str | None = None,
+        password: str | None = None,
+        success: bool | None = None,
+        limit: int | None = None,
+        seek: int = 0,
+    ) -> int:
+        where = AttemptFilter(
+            key=key,
+            app=app,
+            video=video,
+            ip=ip,
+            pass_hash=None if password is None else self.hash_pass(password),
+            success=success,
+        )
+        return self._tickets.count_attempts(account_id, where, limit=limit, seek=seek)
+
+    # -- for the usher --------------------------------------------------------------------------
+
+    def hash_pass(self, password: str) -> bytes:
+        return hash_pass(self._tickets.pass_key(), password)
+
+    def rules(self, key: str) -> TicketRules | None:
+        """The rules of the ticket with this key (cached a second); None if there is none."""
+        if not key or len(key) > 100:
+            return None
+        return self._rules.get(key)
+
+    def forget(self, key: str) -> None:
+        """Drop the cached rules (after an admission changed uses or IP bindings)."""
+        self._rules.forget(key)
+
+    def admit(self, requests: Sequence[SessionRequest]) -> list[Verdict]:
+        """The store's verdicts on new ticketed sessions, in one transaction."""
+        return self._tickets.admit(requests, self.judge)
+
+    def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        self._tickets.record_attempts(attempts)
+
+    def judge(self, ticket: Ticket, request: SessionRequest) -> tuple[str | None, str]:
+        """The verdict on a new session, on the ticket as it is now in the store."""
+        rules = self._rules_of(ticket)
+        attempt = request.attempt
+        refusal = rules.refusal(
+            account_id=attempt.account_id,
+            pass_hash=attempt.pass_hash or b"",
+            app=attempt.app,
+            video=attempt.video,
+            address=request.address,
+            now=request.now,
+            new_session=True,
+        )
+        if refusal is not None:
+            return refusal, ticket.ip_bound
+        return None, "|".join(rules.bind(request.address))
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _load_rules(self, key: str) -> TicketRules | None:
+        ticket = self._tickets.get_by_key(key)
+        return None if ticket is None else self._rules_of(ticket)
+
+    @staticmethod
+    def _rules_of(ticket: Ticket) -> TicketRules:
+        entries = parse_ip_entries(ticket.ip)
+        return TicketRules(
+            ticket_id=ticket.id,
+            account_id=ticket.account_id,
+            pass_hash=ticket.pass_hash,
+            apps=parse_patterns(ticket.apps, "app"),
+            videos=parse_patterns(ticket.videos, "video"),
+            ip_entries=entries,
+            bound=decode_bindings(ticket.ip_bound, len(entries)),
+            uses=ticket.uses,
+            used=ticket.used,
+            active=ticket.active,
+            expires_at=ticket.expires_at,
+        )
+
+    def _check_own_applications(self, account_id: int, apps: Patterns) -> None:
+        """Every app entry must name (or match) at least one of the account's applications."""
+        own = [a.name for a in self._applications.list_for_account(account_id)]
+        for entry in apps.entries:
+            if not any(parse_patterns(entry, "app").matches(name) for name in own):
+                raise NotFound(
+                    "application", entry, scope="in this account (app names or matches none)"
+                )

@@ -1,0 +1,212 @@
+"""sevu.request, sevu.status, sevu.revoke and sevu.errorcount through the signed endpoint."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from cdnpanel.services.viewers import PendingAdmission
+from cdnpanel.store.tables import ticket_attempts, tickets
+from tests.commands.conftest import CallCommand
+from tests.conftest import OriginWorld, Tenant
+
+KEY_SHAPE = re.compile(r"mystream\.[0-9a-f]{14}\.[0-9]{8}")
+
+
+@pytest.fixture
+def call(call_as: Callable[[Tenant], CallCommand], origin_world: OriginWorld) -> CallCommand:
+    return call_as(origin_world.tenant)
+
+
+def stored_tickets(world: OriginWorld) -> int:
+    with world.services.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(tickets)).scalar_one())
+
+
+def date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def request(call: CallCommand, **overrides: Any) -> dict[str, Any]:
+    params = {"app": "demo-origin", "video": "mystream", "pass": "s3cret-pass", "ip": "auto/24"}
+    params.update(overrides)
+    return call("sevu.request", **{k: v for k, v in params.items() if v is not None})
+
+
+def test_request_answers_the_ticket(origin_world: OriginWorld, call: CallCommand) -> None:
+    answer = request(call, uses=10, expire="+2 hours")
+    assert (answer["status"], answer["message"]) == ("success", "Ticket created")
+    ticket = answer["ticket"]
+    assert KEY_SHAPE.fullmatch(ticket["key"]), ticket["key"]
+    assert {k: ticket[k] for k in ("pass", "app", "video", "ip", "uses", "active")} == {
+        "pass": "s3cret-pass",
+        "app": "demo-origin",
+        "video": "mystream",
+        "ip": "auto/24",
+        "uses": 10,
+        "active": True,
+    }
+    now = origin_world.clock.now
+    assert ticket["created_date"] == date(now)
+    assert ticket["used_date"] == "0000-00-00 00:00:00"
+    assert ticket["expire_date"] == date(now + 7200)
+
+
+def test_request_defaults_and_the_three_expiry_names(
+    origin_world: OriginWorld, call: CallCommand
+) -> None:
+    now = origin_world.clock.now
+    default = request(call)["ticket"]
+    assert (default["uses"], default["expire_date"]) == (0, date(now + 1 + 7 * 86400))
+    for name in ("expire", "expires", "expire_date"):
+        ticket = request(call, **{name: "2030-01-01 00:00:00"})["ticket"]
+        assert ticket["expire_date"] == "2030-01-01 00:00:00"
+    assert request(call, uses="5", ip=None)["ticket"]["uses"] == 5  # numeric strings, as Perl
+    answer = request(call, expire="2030-01-01 00:00:00", expires="2031-01-01 00:00:00")
+    assert answer["code"] == "0008"
+
+
+def test_the_password_is_not_stored_in_clear(origin_world: OriginWorld, call: CallCommand) -> None:
+    request(call, **{"pass": "findable-password-123"})
+    with origin_world.services.db.read() as conn:
+        rows = conn.execute(select(tickets)).all()
+    assert rows and all(b"findable" not in bytes(str(tuple(r)), "utf-8") for r in rows)
+    assert all(len(bytes(r.pass_hash)) == 32 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "param"),
+    [
+        ({"app": None}, "0006", "app"),
+        ({"video": None}, "0006", "video"),
+        ({"pass": None}, "0006", "pass"),
+        ({"app": "other-origin"}, "0010", None),  # another account's application
+        ({"app": "nobody-*"}, "0010", None),  # a pattern matching none of the account's
+        ({"app": "demo-origin|"}, "0008", "app"),
+        ({"video": "a||b"}, "0008", "video"),
+        ({"video": "cam\x00"}, "0008", "video"),
+        ({"video": ["cam1"]}, "0008", "video"),
+        ({"ip": "1.2.3.4/33"}, "0008", "ip"),
+        ({"ip": "fe80::1%eth0"}, "0008", "ip"),
+        ({"ip": "auto/40"}, "0008", "ip"),
+        ({"ip": "1.2.3.4' OR 1=1 --"}, "0008", "ip"),
+        ({"expire": "2026-02-30 00:00:00"}, "0008", "expire"),
+        ({"expire": "2001-01-01 00:00:00"}, "0008", "expire"),
+        ({"expire": "+3 fortnights"}, "0008", "expire"),
+        ({"expires": "soonish"}, "0008", "expire"),
+        ({"uses": -1}, "0008", "uses"),
+        ({"uses": 10**9}, "0008", "uses"),
+        ({"uses": 1.5}, "0008", "uses"),
+        ({"uses": True}, "0008", "uses"),
+        ({"pass": ""}, "0008", "pass"),
+        ({"pass": "x" * 300}, "0008", "pass"),
+        ({"passwd": "x"}, "0008", "passwd"),
+    ],
+)
+def test_bad_requests_are_refused_and_store_nothing(
+    origin_world: OriginWorld,
+    call: CallCommand,
+    overrides: dict[str, Any],
+    code: str,
+    param: str | None,
+) -> None:
+    answer = request(call, **overrides)
+    assert (answer["status"], answer["code"]) == ("failure", code), answer
+    if code == "0008":
+        assert answer["param"] == param
+    if code == "0006":
+        assert param in answer["fields"]
+    assert stored_tickets(origin_world) == 0
+
+
+def test_status_and_revoke(origin_world: OriginWorld, call: CallCommand) -> None:
+    key = request(call, uses=3)["ticket"]["key"]
+    status = call("sevu.status", key=key)
+    assert (status["key"], status["active"], status["uses"], status["uses_remaining"]) == (
+        key,
+        True,
+        3,
+        3,
+    )
+    assert status["pass"] is None  # kept as a hash: status cannot show it
+    assert call("sevu.status", key=key, **{"pass": "s3cret-pass"})["pass"] == "s3cret-pass"
+    assert call("sevu.status", key=key, **{"pass": "wrong"})["code"] == "0008"
+    revoked = call("sevu.revoke", key=key)
+    assert (revoked["status"], revoked["active"]) == ("success", False)
+    assert call("sevu.revoke", key=key)["status"] == "success"  # again: still revoked
+    assert call("sevu.status", key=key)["active"] is False
+    unlimited = request(call)["ticket"]["key"]
+    assert call("sevu.status", key=unlimited)["uses_remaining"] is None
+
+
+def test_one_account_cannot_see_revoke_count_or_use_anothers_tickets(
+    origin_world: OriginWorld, call: CallCommand, call_as: Callable[[Tenant], CallCommand]
+) -> None:
+    world = origin_world
+    mine = request(call)["ticket"]["key"]
+    theirs = call_as(world.other)
+    for command in ("sevu.status", "sevu.revoke"):
+        answer = theirs(command, key=mine)
+        assert answer["code"] == "0010", answer
+    assert call("sevu.status", key=mine)["active"] is True
+    # They cannot count my attempts either.
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    world.services.applications.protect(app, "sevu")
+    world.clock.advance(10)
+    world.services.viewers.check_hls(
+        world.origin, uri="/demo-origin/live/x/index.m3u8", address="1.2.3.4", user_agent="u"
+    )
+    world.services.viewers.flush()
+    assert call("sevu.errorcount")["error_count"] == 1
+    assert theirs("sevu.errorcount")["error_count"] == 0
+    # Nor use my ticket on their application (tests/services/test_usher.py goes further).
+
+
+def test_errorcount(origin_world: OriginWorld, call: CallCommand) -> None:
+    world = origin_world
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    world.services.applications.protect(app, "sevu")
+    world.clock.advance(10)
+    key = request(call, ip="198.51.100.0/24")["ticket"]["key"]
+    viewers = world.services.viewers
+    for n, (address, password) in enumerate(
+        [("198.51.100.1", "s3cret-pass"), ("203.0.113.1", "s3cret-pass"), ("198.51.100.2", "no")]
+    ):
+        uri = f"/demo-origin/live/mystream/index.m3u8?key={key}&pass={password}"
+        outcome = viewers.check_hls(world.origin, uri=uri, address=address, user_agent=str(n))
+        if isinstance(outcome, PendingAdmission):  # a new session: admit it as the hook does
+            viewers.hls_verdict(outcome, world.services.tickets.admit([outcome.request])[0])
+    viewers.flush()
+    with world.services.db.read() as conn:
+        logged = conn.execute(select(func.count()).select_from(ticket_attempts)).scalar_one()
+    assert logged == 3
+
+    def errorcount(**filters: Any) -> int:
+        answer = call("sevu.errorcount", **filters)
+        assert answer["status"] == "success"
+        assert answer["code"] == (2051 if answer["error_count"] else 2050)
+        return int(answer["error_count"])
+
+    assert errorcount() == 3
+    assert errorcount(key=key) == 3
+    assert errorcount(success=0) == 2
+    assert errorcount(success="1") == 1
+    assert errorcount(ip="203.0.113.1") == 1
+    assert errorcount(**{"pass": "s3cret-pass"}) == 2
+    assert errorcount(**{"pass": "no"}) == 1
+    assert errorcount(app="demo-origin", video="mystream") == 3
+    assert errorcount(video="other") == 0
+    assert errorcount(success=0, limit=1) == 1
+    assert errorcount(limit="25", seek="2") == 1
+    assert errorcount(seek=3) == 0
+    answer = call("sevu.errorcount", key="nothing-like-it")
+    assert answer["message"] == "ScaleEngine Virtual Usher no unsuccessful tickets attempts found"
+    assert call("sevu.errorcount", success=2)["code"] == "0008"
+    assert call("sevu.errorcount", ip="1.2.3.4/33")["code"] == "0008"
+    assert call("sevu.errorcount", ip="198.51.100.0/24")["param"] == "ip"  # one address
+    assert call("sevu.errorcount", limit=-1)["code"] == "0008"
