@@ -7,115 +7,20 @@ process on SQLite and on PostgreSQL; every port is on 127.0.0.1.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from cdnpanel.client import Client
-from cdnpanel.config import Settings
-from cdnpanel.origins.nginx_config import NginxConfigOptions, render_nginx_config
-from cdnpanel.wiring import Services, build_services
-from tests.conftest import LiveServer
-from tests.integration.media import Ffmpeg, Nginx, Ports, ffmpeg, origin_prefix, wait_until
+from tests.integration.conftest import (
+    HLS_FRAGMENT,
+    ORIGIN_LOST_AFTER,
+    RECONCILE_EVERY,
+    Stack,
+)
+from tests.integration.media import Ffmpeg, wait_until
 
 pytestmark = pytest.mark.integration
-__all__ = ["ffmpeg", "origin_prefix"]  # fixtures, imported for pytest
-
-HLS_FRAGMENT = 1  # seconds: an HLS viewer is counted for 3 s after its last request
-RECONCILE_EVERY = 1
-ORIGIN_LOST_AFTER = 3
-
-
-@dataclass
-class Stack:
-    services: Services
-    server: LiveServer
-    nginx: Nginx
-    client: Client
-    hook_secret: str
-
-    def active(self) -> list[dict[str, Any]]:
-        return list(self.client.stream.active()["data"])
-
-    def viewers(self, url: str = "cam1") -> int:
-        return int(self.client.vsn.viewercount("demo-origin", url)["viewer_count"])
-
-    def history(self) -> list[Any]:
-        account = self.services.accounts.get_account(158)
-        return self.services.streams.history(account.id)
-
-
-def write_config(
-    services: Services,
-    nginx: Nginx,
-    server: LiveServer,
-    secret: str,
-    edit: Callable[[str], str] | None = None,
-) -> None:
-    (origin,) = services.origins.list_origins()
-    text = render_nginx_config(
-        origin,
-        services.origins.applications(origin.name),
-        NginxConfigOptions(
-            prefix=str(nginx.prefix),
-            api_url=server.url,
-            secret=secret,
-            rtmp_listen=f"127.0.0.1:{nginx.ports.rtmp}",
-            http_listen=f"127.0.0.1:{nginx.ports.http}",
-        ),
-    )
-    nginx.conf.write_text(edit(text) if edit else text)
-
-
-@pytest.fixture
-def stack_factory(
-    database_url: str,
-    live_server_factory: Callable[..., LiveServer],
-    origin_prefix: Callable[[], Path],
-) -> Iterator[Callable[..., Stack]]:
-    built: list[Stack] = []
-
-    def build(
-        *, edit: Callable[[str], str] | None = None, secret_override: str | None = None
-    ) -> Stack:
-        services = build_services(Settings(database_url=database_url))
-        account = services.accounts.create_account("live", cdn_id=158)
-        app = services.applications.create(account.id, "demo-origin")
-        key = services.accounts.create_key(158)
-        ports = Ports()
-        issued = services.origins.add(
-            "origin1.test",
-            control_url=f"http://127.0.0.1:{ports.control}",
-            hls_fragment=HLS_FRAGMENT,
-        )
-        services.origins.assign(app, "origin1.test")
-        server = live_server_factory(
-            database_url,
-            CDNPANEL_RECONCILE_INTERVAL=str(RECONCILE_EVERY),
-            CDNPANEL_ORIGIN_LOST_AFTER=str(ORIGIN_LOST_AFTER),
-        )
-        nginx = Nginx(origin_prefix(), ports)
-        write_config(services, nginx, server, secret_override or issued.secret, edit)
-        nginx.start()
-        client = Client(f"{server.url}/stable/", 158, key.key.api_key, key.secret)
-        stack = Stack(services, server, nginx, client, issued.secret)
-        built.append(stack)
-        return stack
-
-    yield build
-    for stack in built:
-        stack.nginx.stop()
-        stack.client.close()
-        stack.services.close()
-
-
-@pytest.fixture
-def stack(stack_factory: Callable[..., Stack]) -> Stack:
-    return stack_factory()
 
 
 def exited(process: subprocess.Popen[bytes]) -> bool:
