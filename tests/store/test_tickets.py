@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from sqlalchemy import func, select
@@ -223,3 +223,34 @@ def test_counting_attempts_by_each_filter_with_limit_and_seek(setup: Setup) -> N
     assert count(me, AttemptFilter(success=False), limit=25, seek=25) == 3  # results 26-28
     assert count(me, AttemptFilter(success=False), seek=30) == 0
     assert count(me, AttemptFilter(key="x' OR '1'='1")) == 0
+
+
+def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
+    t = ticket(setup, uses=3)
+    setup.store.admit([play(setup, t, str(n)) for n in range(5)], uses_left)  # 3 in, 2 refused
+    base = play(setup, t, "x").attempt
+    setup.store.record_attempts(
+        [
+            replace(base, app=app, video=video, success=ok)
+            for app, video, ok in [
+                ("demo-origin", "cam1", False),
+                ("demo-vod", "vod/a.mp4", False),
+                ("demo-vod", "vod/a.mp4", True),
+                ("demo-origin", "cam2", False),
+            ]
+        ]
+    )
+    store, me = setup.store, setup.account_id
+    for where in [
+        AttemptFilter(),
+        AttemptFilter(success=True),
+        AttemptFilter(success=False),
+        AttemptFilter(app="demo-origin"),
+        AttemptFilter(app="demo-vod", success=True),
+        AttemptFilter(video="cam1"),
+        AttemptFilter(video="vod/a.mp4", success=False),
+        AttemptFilter(app="nothing"),
+    ]:
+        counted = store._counted(me, where)
+        assert counted is not None and counted == store._scanned(me, where), where
+    assert store.count_attempts(me, AttemptFilter()) == 9

@@ -7,6 +7,7 @@ docs/commands/sevu.request.md say what each rule means to a client.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -75,7 +76,15 @@ class Patterns:
 
 
 def parse_patterns(text: object, param: str) -> Patterns:
-    if not isinstance(text, str) or not text.strip():
+    if isinstance(text, str):
+        return _parse_patterns_text(text, param)
+    raise InvalidParameter(param, "must be a non-empty string of patterns, e.g. cam1|cam2*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_patterns_text(text: str, param: str) -> Patterns:
+    """Cached: the usher rebuilds a ticket's rules each time the store reads it."""
+    if not text.strip():
         raise InvalidParameter(param, "must be a non-empty string of patterns, e.g. cam1|cam2*")
     if len(text) > MAX_PATTERN:
         raise InvalidParameter(param, f"is longer than {MAX_PATTERN} characters")

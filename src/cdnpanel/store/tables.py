@@ -20,6 +20,7 @@ __all__ = [
     "accounts",
     "api_keys",
     "applications",
+    "attempt_counts",
     "installation_keys",
     "metadata",
     "origins",
@@ -242,4 +243,17 @@ ticket_attempts = Table(
     Index("ix_ticket_attempts_account_video", "account_id", "video"),
     Index("ix_ticket_attempts_account_ip", "account_id", "ip"),
     Index("ix_ticket_attempts_account_pass", "account_id", "pass_hash"),
+)
+
+# Attempt counters kept in step with ticket_attempts (same transactions), for the sevu.errorcount
+# filters that match many rows: everything, one application, one video, each split by
+# success. The selective filters (key, ip, pass) count on their indexes.
+attempt_counts = Table(
+    "attempt_counts",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("dimension", String(8), primary_key=True),  # "all", "app" or "video"
+    Column("value", String(512), primary_key=True),
+    Column("success", Integer, primary_key=True),
+    Column("attempts", BigInteger, nullable=False),
 )

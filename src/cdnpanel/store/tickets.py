@@ -9,23 +9,71 @@ by many first plays admits exactly one, on any number of workers and nodes.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.store._dialect import insert_or_add
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.records import Ticket
-from cdnpanel.store.tables import installation_keys, ticket_attempts, tickets, viewer_sessions
+from cdnpanel.store.tables import (
+    attempt_counts,
+    installation_keys,
+    ticket_attempts,
+    tickets,
+    viewer_sessions,
+)
 from cdnpanel.store.viewers import StreamKey, ViewerStore
 
 __all__ = ["Attempt", "AttemptFilter", "SessionRequest", "TicketStore", "Verdict"]
 
 _BY_KEY = Prepared(select(tickets).where(tickets.c.key == bindparam("key")))
+# Admission: the ticket locked for the rest of the transaction (no-op on SQLite, whose
+# BEGIN IMMEDIATE already admits one writer), whether the session exists, the use taken.
+_LOCK_TICKET = Prepared(
+    select(tickets).where(tickets.c.id == bindparam("ticket_id")).with_for_update()
+)
+_SESSION_EXISTS = Prepared(
+    select(viewer_sessions.c.id).where(
+        viewer_sessions.c.origin_id == bindparam("origin_id"),
+        viewer_sessions.c.protocol == bindparam("protocol"),
+        viewer_sessions.c.viewer == bindparam("viewer"),
+        viewer_sessions.c.application_id == bindparam("application_id"),
+        viewer_sessions.c.inst == bindparam("inst"),
+        viewer_sessions.c.path == bindparam("path"),
+    )
+)
+_TAKE_USE = Prepared(
+    update(tickets)
+    .where(tickets.c.id == bindparam("ticket_id"))
+    .values(
+        used=tickets.c.used + literal_column("1"),
+        used_at=bindparam("new_used_at"),
+        ip_bound=bindparam("new_ip_bound"),
+    )
+)
+_TICKET_COLUMNS = (
+    "account_id",
+    "key",
+    "pass_hash",
+    "apps",
+    "videos",
+    "ip",
+    "uses",
+    "created_at",
+    "expires_at",
+)
+_INSERT_TICKET = Prepared(
+    insert(tickets)
+    .values({name: bindparam(name) for name in _TICKET_COLUMNS})
+    .returning(tickets.c.id)
+)
 _ATTEMPT_COLUMNS = (
     "account_id",
     "ticket_id",
@@ -42,6 +90,23 @@ _ATTEMPT_COLUMNS = (
 )
 _INSERT_ATTEMPT = Prepared(
     insert(ticket_attempts).values({name: bindparam(name) for name in _ATTEMPT_COLUMNS})
+)
+# The dimensions attempt_counts keeps, with the attempt field each one counts by.
+COUNTED = {"all": None, "app": "app", "video": "video"}
+_COUNT = Prepared(
+    select(func.sum(attempt_counts.c.attempts)).where(
+        attempt_counts.c.account_id == bindparam("account_id"),
+        attempt_counts.c.dimension == bindparam("dimension"),
+        attempt_counts.c.value == bindparam("value"),
+    )
+)
+_COUNT_SUCCESS = Prepared(
+    select(func.sum(attempt_counts.c.attempts)).where(
+        attempt_counts.c.account_id == bindparam("account_id"),
+        attempt_counts.c.dimension == bindparam("dimension"),
+        attempt_counts.c.value == bindparam("value"),
+        attempt_counts.c.success == bindparam("success"),
+    )
 )
 
 
@@ -120,6 +185,19 @@ class TicketStore:
         self._db = db
         self._viewers = viewers
         self._pass_key: bytes | None = None
+        self._add_counts = Prepared(
+            insert_or_add(
+                db,
+                attempt_counts,
+                key=("account_id", "dimension", "value", "success"),
+                add=("attempts",),
+            ).values(
+                {
+                    name: bindparam(name)
+                    for name in ("account_id", "dimension", "value", "success", "attempts")
+                }
+            )
+        )
 
     def pass_key(self) -> bytes:
         """The installation's key for ticket passwords (made by migration 0004)."""
@@ -159,9 +237,7 @@ class TicketStore:
         }
         try:
             with self._db.write() as conn:
-                ticket_id = conn.execute(
-                    insert(tickets).returning(tickets.c.id).values(values)
-                ).scalar_one()
+                ((ticket_id,),) = _INSERT_TICKET.rows(conn, values)
         except IntegrityError:
             raise Conflict("a ticket with that key exists already") from None
         return Ticket(
@@ -183,10 +259,7 @@ class TicketStore:
 
     def get_by_key(self, key: str) -> Ticket | None:
         rows = self._db.query(_BY_KEY, {"key": key})
-        if not rows:
-            return None
-        (ticket_id, account_id, key, pass_hash, *rest) = rows[0]
-        return Ticket(ticket_id, account_id, key, bytes(pass_hash), *rest)
+        return _ticket_from_tuple(rows[0]) if rows else None
 
     def revoke(self, *, ticket_id: int, now: int) -> None:
         with self._db.write() as conn:
@@ -199,27 +272,33 @@ class TicketStore:
     def admit(self, requests: Sequence[SessionRequest], judge: Judge) -> list[Verdict]:
         """Admit or refuse each request, in order, in one transaction."""
         verdicts = []
+        logged: list[dict[str, Any]] = []
         with self._db.write() as conn:
             for request in requests:
-                verdicts.append(self._admit_one(conn, request, judge))
+                verdicts.append(self._admit_one(conn, request, judge, logged))
+            self._log(conn, logged)
         return verdicts
 
-    def _admit_one(self, conn: Connection, request: SessionRequest, judge: Judge) -> Verdict:
-        row = conn.execute(
-            select(tickets).where(tickets.c.id == request.ticket_id).with_for_update()
-        ).first()
-        if row is None:
-            return self._refuse(conn, request, "Invalid Auth Token")
-        ticket = _ticket(row)
+    def _admit_one(
+        self,
+        conn: Connection,
+        request: SessionRequest,
+        judge: Judge,
+        logged: list[dict[str, Any]],
+    ) -> Verdict:
+        rows = _LOCK_TICKET.rows(conn, {"ticket_id": request.ticket_id})
+        if not rows:
+            logged.append({**request.attempt.row(), "success": 0, "reason": "Invalid Auth Token"})
+            return Verdict(False, "Invalid Auth Token")
+        ticket = _ticket_from_tuple(rows[0])
         if self._session_exists(conn, request):
             return Verdict(True, "ok")  # opened by another worker: the same session, no use
         reason, bound = judge(ticket, request)
         if reason is not None:
-            return self._refuse(conn, request, reason)
-        conn.execute(
-            update(tickets)
-            .where(tickets.c.id == ticket.id)
-            .values(used=tickets.c.used + 1, used_at=request.now, ip_bound=bound)
+            logged.append({**request.attempt.row(), "success": 0, "reason": reason})
+            return Verdict(False, reason)
+        _TAKE_USE.rowcounts(
+            conn, [{"ticket_id": ticket.id, "new_used_at": request.now, "new_ip_bound": bound}]
         )
         self._viewers.open_session(
             conn,
@@ -232,32 +311,47 @@ class TicketStore:
             expires_at=request.expires_at,
             ticket_id=ticket.id,
         )
-        _INSERT_ATTEMPT.rowcounts(conn, [{**request.attempt.row(), "success": 1, "reason": "ok"}])
+        logged.append({**request.attempt.row(), "success": 1, "reason": "ok"})
         return Verdict(True, "ok", new_session=True)
 
     def _session_exists(self, conn: Connection, request: SessionRequest) -> bool:
-        found = conn.execute(
-            select(viewer_sessions.c.id).where(
-                viewer_sessions.c.origin_id == request.origin_id,
-                viewer_sessions.c.protocol == request.protocol,
-                viewer_sessions.c.viewer == request.viewer,
-                viewer_sessions.c.application_id == request.stream.application_id,
-                viewer_sessions.c.inst == request.stream.inst,
-                viewer_sessions.c.path == request.stream.path,
-            )
-        ).first()
-        return found is not None
-
-    def _refuse(self, conn: Connection, request: SessionRequest, reason: str) -> Verdict:
-        _INSERT_ATTEMPT.rowcounts(conn, [{**request.attempt.row(), "success": 0, "reason": reason}])
-        return Verdict(False, reason)
+        found = _SESSION_EXISTS.rows(
+            conn,
+            {
+                "origin_id": request.origin_id,
+                "protocol": request.protocol,
+                "viewer": request.viewer,
+                "application_id": request.stream.application_id,
+                "inst": request.stream.inst,
+                "path": request.stream.path,
+            },
+        )
+        return bool(found)
 
     def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Log decisions made without the store (refusals on cached tickets)."""
         if not attempts:
             return
         with self._db.write() as conn:
-            _INSERT_ATTEMPT.rowcounts(conn, [attempt.row() for attempt in attempts])
+            self._log(conn, [attempt.row() for attempt in attempts])
+
+    def _log(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert attempt rows and count them, in ``conn``'s transaction."""
+        if not rows:
+            return
+        _INSERT_ATTEMPT.rowcounts(conn, rows)
+        deltas: Counter[tuple[int, str, str, int]] = Counter()
+        for row in rows:
+            for dimension, field in COUNTED.items():
+                value = row[field] if field else ""
+                deltas[(row["account_id"], dimension, value, row["success"])] += 1
+        self._add_counts.rowcounts(
+            conn,
+            [
+                {"account_id": a, "dimension": d, "value": v, "success": s, "attempts": n}
+                for (a, d, v, s), n in deltas.items()
+            ],
+        )
 
     def count_attempts(
         self,
@@ -268,8 +362,38 @@ class TicketStore:
         seek: int = 0,
     ) -> int:
         """How many of the account's attempts match; with ``limit``/``seek``, how many of
-        results ``seek+1`` to ``seek+limit`` exist (a limited count reads at most that many)."""
-        query = select(ticket_attempts.c.id).where(ticket_attempts.c.account_id == account_id)
+        results ``seek+1`` to ``seek+limit`` exist.
+
+        No filter, or one on app or video (alone or with success), reads counters; a filter on
+        key, ip or pass (which match few rows) or on several fields counts on an index.
+        """
+        total = self._counted(account_id, where)
+        if total is None:
+            total = self._scanned(account_id, where)
+        window = max(0, total - seek)
+        return window if limit is None else min(limit, window)
+
+    def _counted(self, account_id: int, where: AttemptFilter) -> int | None:
+        if where.key is not None or where.ip is not None or where.pass_hash is not None:
+            return None
+        if where.app is not None and where.video is not None:
+            return None
+        dimension, value = (
+            ("app", where.app)
+            if where.app is not None
+            else ("video", where.video)
+            if where.video is not None
+            else ("all", "")
+        )
+        params: dict[str, Any] = {"account_id": account_id, "dimension": dimension, "value": value}
+        if where.success is None:
+            ((n,),) = self._db.query(_COUNT, params)
+        else:
+            ((n,),) = self._db.query(_COUNT_SUCCESS, {**params, "success": int(where.success)})
+        return int(n or 0)
+
+    def _scanned(self, account_id: int, where: AttemptFilter) -> int:
+        query = select(func.count()).where(ticket_attempts.c.account_id == account_id)
         for column, value in (
             (ticket_attempts.c.key, where.key),
             (ticket_attempts.c.app, where.app),
@@ -281,14 +405,14 @@ class TicketStore:
                 query = query.where(column == value)
         if where.success is not None:
             query = query.where(ticket_attempts.c.success == int(where.success))
-        if limit is not None or seek:
-            query = query.order_by(ticket_attempts.c.id).offset(seek)
-            if limit is not None:
-                query = query.limit(limit)
         with self._db.read() as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            )
+            return int(conn.execute(query.select_from(ticket_attempts)).scalar_one())
+
+
+def _ticket_from_tuple(row: tuple[Any, ...]) -> Ticket:
+    """A driver row of ``select(tickets)``, in the table's column order."""
+    (ticket_id, account_id, key, pass_hash, *rest) = row
+    return Ticket(ticket_id, account_id, key, bytes(pass_hash), *rest)
 
 
 def _ticket(row: Row[Any]) -> Ticket:

@@ -1,4 +1,4 @@
-"""SEVU: application protection, tickets, the attempt log, and the installation's keys.
+"""SEVU: application protection, tickets, the attempt log and its counters, the installation's keys.
 
 The key ticket passwords are hashed under is made here, once, so every node of a shared
 database has the same one.
@@ -93,9 +93,24 @@ def upgrade() -> None:
     )
     for name, column in _ATTEMPT_INDEXES.items():
         op.create_index(name, "ticket_attempts", ["account_id", column])
+    op.create_table(
+        "attempt_counts",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("dimension", sa.String(8), nullable=False),
+        sa.Column("value", sa.String(512), nullable=False),
+        sa.Column("success", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "account_id", "dimension", "value", "success", name="pk_attempt_counts"
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_attempt_counts_account_id_accounts"
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("attempt_counts")
     for name in _ATTEMPT_INDEXES:
         op.drop_index(name, table_name="ticket_attempts")
     op.drop_table("ticket_attempts")
