@@ -26,16 +26,9 @@ __all__ = ["create_app", "create_app_from_environment"]
 
 log = logging.getLogger("cdnpanel.web")
 
-# Version prefixes clients use: /stable/, /dev/, /0.8/ ...; all serve the same API.
-_PREFIX = "{prefix:str}"
-_API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 NONCE_SWEEP_SECONDS = 30.0
 SESSION_SWEEP_SECONDS = 1.0
-_HEALTH_BODY = orjson.dumps({"status": "ok"})
-
-
-async def health(_request: Request) -> Response:
-    return Response(_HEALTH_BODY, media_type="application/json")
+CHECKPOINT_SECONDS = 1.0
 
 
 def _json_http_error(_request: Request, exc: Exception) -> Response:
@@ -84,6 +77,7 @@ def create_app(
                     services.viewers.sweep,
                 ),
                 ("reconciling origins", settings.reconcile_interval, services.reconciler.run_once),
+                ("checkpointing the SQLite WAL", CHECKPOINT_SECONDS, services.db.checkpoint),
             ]
             for what, every, work in loops:
                 tasks.start_soon(_every, every, what, work)
@@ -92,18 +86,12 @@ def create_app(
         services.viewers.flush()  # sessions noted since the last write
 
     starlette = Starlette(
-        routes=[
-            Route("/health", health, methods=["GET", "HEAD"]),
-            # GET {HOOK_PREFIX}{origin}/hls is answered by CdnpanelApp before Starlette.
-            Route(HOOK_PREFIX + "{origin}/{event}", hooks.callback, methods=["POST"]),
-            Route("/", endpoint.respond, methods=_API_METHODS),
-            Route(f"/{_PREFIX}/", endpoint.respond, methods=_API_METHODS),
-            Route(f"/{_PREFIX}", endpoint.respond, methods=_API_METHODS),
-        ],
+        # CdnpanelApp answers /health, the command API and the HLS checks before Starlette.
+        routes=[Route(HOOK_PREFIX + "{origin}/{event}", hooks.callback, methods=["POST"])],
         exception_handlers={HTTPException: _json_http_error},
         lifespan=lifespan,
     )
-    return CdnpanelApp(starlette, hooks)
+    return CdnpanelApp(starlette, endpoint, hooks)
 
 
 async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
@@ -118,4 +106,4 @@ async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
 
 def create_app_from_environment() -> CdnpanelApp:
     """Factory for ``uvicorn --factory``: each worker process builds its own services."""
-    return create_app(build_services(Settings(), migrate=False))
+    return create_app(build_services(Settings(), migrate=False, background_checkpoints=True))

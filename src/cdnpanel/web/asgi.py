@@ -1,30 +1,47 @@
-"""The ASGI entry point: the per-segment HLS check served directly, the rest by Starlette,
-and the access log.
+"""The ASGI entry point: the hot paths answered directly, the rest by Starlette; the access log.
 
-The HLS check runs on every playlist and segment request of every viewer, so it skips
-Starlette's middleware, routing, request and response objects (measured: they were most of its
-cost). cdnpanel writes the access log itself (``cdnpanel.access``, in uvicorn's format; uvicorn's
-own is turned off): hook secrets are masked before a line is formatted, and the HLS checks are
-not logged at all (the origin's own access log has those requests).
+Three paths carry nearly all the traffic and are plain ASGI, with no framework objects built per
+request (measured with py-spy: Starlette's middleware, routing, request and response were most
+of a cheap request's cost):
+
+- ``GET /hooks/origins/{origin}/hls``: the origin's check of every HLS playlist and segment;
+- the command API: ``/``, ``/stable/``, ``/dev/``, ``/0.8/`` ... (any path of one segment);
+- ``GET /health``, served the same way so that it stays the bare baseline of the same stack.
+
+Starlette keeps the lifespan (background loops), the origins' callbacks and every other path.
+cdnpanel writes the access log itself (``cdnpanel.access``, in uvicorn's format; uvicorn's own
+is turned off): hook secrets are masked before a line is formatted, and the HLS checks are not
+logged at all (the origin's own access log has those requests).
 """
 
 from __future__ import annotations
 
 import logging
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.web.hooks import HLS_SUFFIX, HOOK_PREFIX, OriginHooks, mask_secrets
 
 __all__ = ["CdnpanelApp"]
 
 access_log = logging.getLogger("cdnpanel.access")
 _ACCESS_LINE = '%s - "%s %s HTTP/%s" %d'
+_HEALTH_BODY = orjson.dumps({"status": "ok"})
+_HEALTH_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_HEALTH_BODY)).encode()),
+]
+_NOT_ALLOWED = orjson.dumps(
+    {"status": "failure", "code": "0011", "message": "GET /health only takes GET or HEAD"}
+)
 
 
 class CdnpanelApp:
-    def __init__(self, app: ASGIApp, hooks: OriginHooks) -> None:
+    def __init__(self, app: ASGIApp, commands: CommandEndpoint, hooks: OriginHooks) -> None:
         self._app = app
+        self._commands = commands
         self._hooks = hooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,8 +52,14 @@ class CdnpanelApp:
         if path.endswith(HLS_SUFFIX) and path.startswith(HOOK_PREFIX) and scope["method"] == "GET":
             await self._hooks.hls(scope, send)
             return
+        if path == "/health":
+            handler: ASGIApp = _health
+        elif "/" not in path.strip("/"):
+            handler = self._commands
+        else:
+            handler = self._app
         if not access_log.isEnabledFor(logging.INFO):
-            await self._app(scope, receive, send)
+            await handler(scope, receive, send)
             return
         status = 0
 
@@ -47,9 +70,20 @@ class CdnpanelApp:
             await send(message)
 
         try:
-            await self._app(scope, receive, send_and_note)
+            await handler(scope, receive, send_and_note)
         finally:
             _log_access(scope, status)
+
+
+async def _health(scope: Scope, _receive: Receive, send: Send) -> None:
+    method = scope["method"]
+    if method not in ("GET", "HEAD"):
+        headers = [(b"content-type", b"application/json"), (b"allow", b"GET, HEAD")]
+        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        await send({"type": "http.response.body", "body": _NOT_ALLOWED})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": _HEALTH_HEADERS})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else _HEALTH_BODY})
 
 
 def _log_access(scope: Scope, status: int) -> None:

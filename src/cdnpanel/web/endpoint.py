@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from cdnpanel.commands.registry import CommandContext, Registry
 from cdnpanel.errors import (
@@ -32,14 +31,13 @@ from cdnpanel.services.authentication import Verified
 from cdnpanel.web.admission import GroupCommit
 from cdnpanel.wiring import Services
 
-__all__ = ["CommandEndpoint"]
+__all__ = ["API_PREFIX", "CommandEndpoint"]
 
 log = logging.getLogger("cdnpanel.web")
 
 BODY_TIMEOUT_SECONDS = 10.0
 # /stable/, /dev/ and version prefixes such as /0.8/ or /v1/ all serve the same API.
 API_PREFIX = re.compile(r"stable|dev|v?\d+(?:\.\d+)*")
-_JSON = "application/json"
 
 T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], T]], Awaitable[T]]
@@ -56,7 +54,11 @@ async def run_in_thread(work: Callable[[], T]) -> T:
 
 
 class CommandEndpoint:
-    """The ASGI endpoint for ``POST /``, ``/stable/``, ``/dev/`` and version prefixes."""
+    """The ASGI endpoint for ``POST /``, ``/stable/``, ``/dev/`` and version prefixes.
+
+    ``CdnpanelApp`` hands it every request whose path has at most one segment (other than
+    ``/health``); it answers 404 for a segment that is not an API prefix.
+    """
 
     def __init__(
         self, services: Services, registry: Registry, *, run_blocking: RunBlocking[Any]
@@ -69,27 +71,39 @@ class CommandEndpoint:
             services.authenticator.admit, run_blocking
         )
 
-    async def respond(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Plain ASGI: every signed command passes here, so no framework objects are built."""
         started = time.perf_counter()
-        prefix = request.path_params.get("prefix")
-        if prefix is not None and not API_PREFIX.fullmatch(prefix):
-            return self._failure(
-                MalformedRequest(
-                    f"No API at /{prefix[:40]}/: post to /stable/, /dev/ or a version prefix"
-                ),
-                started,
-                status=404,
-            )
+        status, payload, headers = 200, b"", _JSON_HEADERS
+        prefix = scope["path"].strip("/")
         try:
-            if request.method != "POST":
-                raise MethodNotAllowed(request.method)
-            body = await self._read_body(request)
-            payload = await self.handle(request.headers.get("content-type"), body, started)
-            return Response(payload, media_type=_JSON)
-        except ClientDisconnect:
-            return Response(status_code=499)
+            if prefix and not API_PREFIX.fullmatch(prefix):
+                status, payload = self._failure(
+                    MalformedRequest(
+                        f"No API at /{prefix[:40]}/: post to /stable/, /dev/ or a version prefix"
+                    ),
+                    started,
+                )
+                status = 404
+            elif scope["method"] != "POST":
+                status, payload = self._failure(MethodNotAllowed(scope["method"]), started)
+                headers = _ALLOW_POST_HEADERS
+            else:
+                content_type, declared = _content_headers(scope["headers"])
+                body = await self._read_body(receive, declared)
+                payload = await self.handle(content_type, body, started)
+        except _ClientGone:
+            return  # nobody to answer
         except Exception as exc:  # every failure becomes an envelope, never a traceback
-            return self._failure(exc, started)
+            status, payload = self._failure(exc, started)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
     async def handle(self, content_type: str | None, body: bytes, started: float) -> bytes:
         """Verify, admit, dispatch and encode one request; raises for the caller to encode."""
@@ -105,8 +119,7 @@ class CommandEndpoint:
             answer.message, answer.members, elapsed=time.perf_counter() - started
         )
 
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+    async def _read_body(self, receive: Receive, declared: str | None) -> bytes:
         if declared is not None:
             if not declared.isdigit():
                 raise MalformedRequest(f"Content-Length {declared[:20]!r} is not a byte count")
@@ -117,23 +130,43 @@ class CommandEndpoint:
         try:
             # asyncio's own timeout: an anyio cancel scope cost 40 µs a request (py-spy).
             async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
-                async for chunk in request.stream():
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _ClientGone()
+                    chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self._max_body:
                         raise BodyTooLarge(self._max_body)
                     chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
         except TimeoutError:
             raise MalformedRequest(
                 f"The request body did not arrive within {BODY_TIMEOUT_SECONDS:.0f} s"
             ) from None
         return b"".join(chunks)
 
-    def _failure(self, exc: Exception, started: float, *, status: int | None = None) -> Response:
+    def _failure(self, exc: Exception, started: float) -> tuple[int, bytes]:
         if not isinstance(exc, CdnpanelError):
             # The body is never logged: it carries signatures and, for some commands, passwords.
             log.error("unexpected error handling a command", exc_info=exc)
-        code_status, payload = envelope.encode_failure(exc, elapsed=time.perf_counter() - started)
-        headers = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else None
-        return Response(
-            payload, status_code=status or code_status, media_type=_JSON, headers=headers
-        )
+        return envelope.encode_failure(exc, elapsed=time.perf_counter() - started)
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request was read."""
+
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_ALLOW_POST_HEADERS = [*_JSON_HEADERS, (b"allow", b"POST")]
+
+
+def _content_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    content_type = declared = None
+    for name, value in raw:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value.decode("latin-1")
+    return content_type, declared
