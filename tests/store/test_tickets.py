@@ -72,7 +72,7 @@ def ticket(setup: Setup, *, uses: int = 1, key: str = "cam1.0123456789abcd.12345
 
 def play(setup: Setup, t: Ticket, client_id: str, address: str = "198.51.100.7") -> SessionRequest:
     return SessionRequest(
-        ticket_id=t.id,
+        ticket_key=t.key,
         origin_id=setup.origin_id,
         stream=StreamKey(setup.app_id, "live", "cam1"),
         protocol=RTMP,

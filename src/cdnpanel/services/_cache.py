@@ -43,5 +43,17 @@ class TtlCache(Generic[K, V]):
         self._entries[key] = (now + self._ttl, value)
         return value
 
+    def peek(self, key: K) -> tuple[bool, V | None]:
+        """(True, value) when a fresh entry exists; (False, None) without loading anything."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            return True, entry[1]
+        return False, None
+
+    def put(self, key: K, value: V) -> None:
+        """Remember a value learnt elsewhere (e.g. from a write that just read it)."""
+        self._entries.pop(key, None)
+        self._entries[key] = (self._clock() + self._ttl, value)
+
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)

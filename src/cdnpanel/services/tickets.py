@@ -155,6 +155,21 @@ class TicketService:
             return None
         return self._rules.get(key)
 
+    def cached_rules(self, key: str) -> tuple[bool, TicketRules | None]:
+        """(True, rules or None) if this key's rules are cached; (False, None) otherwise.
+
+        A new session of an uncached ticket goes straight to admission, whose transaction
+        reads the ticket anyway: one read of it, not two.
+        """
+        if not key or len(key) > 100:
+            return True, None
+        return self._rules.peek(key)
+
+    def learn(self, key: str, verdict: Verdict) -> None:
+        """Cache the ticket as an admission's transaction left it (or that there is none)."""
+        ticket = verdict.ticket
+        self._rules.put(key, None if ticket is None else self._rules_of(ticket))
+
     def forget(self, key: str) -> None:
         """Drop the cached rules (after an admission changed uses or IP bindings)."""
         self._rules.forget(key)

@@ -156,8 +156,7 @@ class ViewerService:
 
     def play_verdict(self, pending: PendingAdmission, verdict: Verdict) -> None:
         """After the store's verdict on an RTMP play: PermissionDenied refuses it."""
-        if verdict.new_session:
-            self._tickets.forget(pending.ticket_key)
+        self._tickets.learn(pending.ticket_key, verdict)
         if not verdict.admitted:
             raise PermissionDenied(verdict.reason)
 
@@ -197,9 +196,12 @@ class ViewerService:
     def hls_verdict(self, pending: PendingAdmission, verdict: Verdict) -> HlsDecision:
         """After the store's verdict on a new ticketed HLS session."""
         request = pending.request
-        if verdict.new_session:
-            self._tickets.forget(pending.ticket_key)
+        self._tickets.learn(pending.ticket_key, verdict)
         if not verdict.admitted:
+            # The store logged this refusal: the player's retries are logged from here on.
+            attempt = request.attempt
+            seen = (attempt.key, attempt.ip, attempt.video, verdict.reason)
+            self._refusals_logged[seen] = self._clock() + REFUSAL_LOG_INTERVAL
             return HlsDecision(False, verdict.reason)
         assert pending.window is not None
         key = (request.origin_id, request.stream, request.viewer)
@@ -223,7 +225,7 @@ class ViewerService:
         now = self._clock()
         key, password = query.get("key", ""), query.get("pass", "")
         pass_hash = self._tickets.hash_pass(password) if password else None
-        rules = self._tickets.rules(key)
+        cached, rules = self._tickets.cached_rules(key)
         attempt = Attempt(
             account_id=app.account_id,
             ticket_id=rules.ticket_id if rules else None,
@@ -239,6 +241,11 @@ class ViewerService:
         viewer = f"t:{key}" if protocol == HLS else client_id
         session = (origin.id, stream, viewer)
         running = protocol == HLS and self._admitted.get(session, 0) > now
+        if not cached:
+            if not running and pass_hash is not None:
+                # Not seen lately: the admission's transaction reads and judges the ticket.
+                return self._admission(origin, stream, protocol, viewer, address, key, attempt, now)
+            rules = self._tickets.rules(key)  # a running session: re-read it (revoked? expired?)
         refusal = (
             Reason.BAD_TOKEN
             if rules is None or pass_hash is None
@@ -255,16 +262,27 @@ class ViewerService:
         if refusal is not None:
             self._log_refusal(attempt, refusal, now, retries_possible=protocol == HLS)
             return refusal
-        assert rules is not None
-        window = origin.hls_session_window if protocol == HLS else None
         if running:
-            assert window is not None
-            self._admitted[session] = now + window
+            self._admitted[session] = now + origin.hls_session_window
             self._note_hls(origin, stream, viewer, address)
             return None
+        return self._admission(origin, stream, protocol, viewer, address, key, attempt, now)
+
+    def _admission(
+        self,
+        origin: Origin,
+        stream: StreamKey,
+        protocol: str,
+        viewer: str,
+        address: str,
+        key: str,
+        attempt: Attempt,
+        now: float,
+    ) -> PendingAdmission:
+        window = origin.hls_session_window if protocol == HLS else None
         return PendingAdmission(
             SessionRequest(
-                ticket_id=rules.ticket_id,
+                ticket_key=key,
                 origin_id=origin.id,
                 stream=stream,
                 protocol=protocol,

@@ -236,10 +236,9 @@ ticket_attempts = Table(
     Column("success", Integer, nullable=False),
     Column("reason", String(64), nullable=False),
     Column("server", String(253), nullable=False),
-    # One index per sevu.errorcount filter, each led by the account (every count is scoped).
-    Index("ix_ticket_attempts_account_success", "account_id", "success"),
+    # sevu.errorcount counts no filter, app and video (with or without success) from
+    # attempt_counts; these indexes serve the other filters, each led by the account.
     Index("ix_ticket_attempts_account_key", "account_id", "key"),
-    Index("ix_ticket_attempts_account_app", "account_id", "app"),
     Index("ix_ticket_attempts_account_video", "account_id", "video"),
     Index("ix_ticket_attempts_account_ip", "account_id", "ip"),
     Index("ix_ticket_attempts_account_pass", "account_id", "pass_hash"),

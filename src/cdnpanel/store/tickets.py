@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, literal_column, select, update
@@ -36,9 +36,7 @@ __all__ = ["Attempt", "AttemptFilter", "SessionRequest", "TicketStore", "Verdict
 _BY_KEY = Prepared(select(tickets).where(tickets.c.key == bindparam("key")))
 # Admission: the ticket locked for the rest of the transaction (no-op on SQLite, whose
 # BEGIN IMMEDIATE already admits one writer), whether the session exists, the use taken.
-_LOCK_TICKET = Prepared(
-    select(tickets).where(tickets.c.id == bindparam("ticket_id")).with_for_update()
-)
+_LOCK_TICKET = Prepared(select(tickets).where(tickets.c.key == bindparam("key")).with_for_update())
 _SESSION_EXISTS = Prepared(
     select(viewer_sessions.c.id).where(
         viewer_sessions.c.origin_id == bindparam("origin_id"),
@@ -148,7 +146,7 @@ class Attempt:
 class SessionRequest:
     """A viewer asking to start a playback session with a ticket."""
 
-    ticket_id: int
+    ticket_key: str
     origin_id: int
     stream: StreamKey
     protocol: str
@@ -164,6 +162,7 @@ class Verdict:
     admitted: bool
     reason: str
     new_session: bool = False  # False: the session existed (admitted elsewhere), no use taken
+    ticket: Ticket | None = None  # the ticket as the transaction left it; None if there is none
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,17 +285,18 @@ class TicketStore:
         judge: Judge,
         logged: list[dict[str, Any]],
     ) -> Verdict:
-        rows = _LOCK_TICKET.rows(conn, {"ticket_id": request.ticket_id})
+        rows = _LOCK_TICKET.rows(conn, {"key": request.ticket_key})
         if not rows:
             logged.append({**request.attempt.row(), "success": 0, "reason": "Invalid Auth Token"})
             return Verdict(False, "Invalid Auth Token")
         ticket = _ticket_from_tuple(rows[0])
-        if self._session_exists(conn, request):
-            return Verdict(True, "ok")  # opened by another worker: the same session, no use
+        attempt = {**request.attempt.row(), "ticket_id": ticket.id}
+        if self._session_exists(conn, request):  # opened by another worker: no use taken
+            return Verdict(True, "ok", ticket=ticket)
         reason, bound = judge(ticket, request)
         if reason is not None:
-            logged.append({**request.attempt.row(), "success": 0, "reason": reason})
-            return Verdict(False, reason)
+            logged.append({**attempt, "success": 0, "reason": reason})
+            return Verdict(False, reason, ticket=ticket)
         _TAKE_USE.rowcounts(
             conn, [{"ticket_id": ticket.id, "new_used_at": request.now, "new_ip_bound": bound}]
         )
@@ -311,8 +311,9 @@ class TicketStore:
             expires_at=request.expires_at,
             ticket_id=ticket.id,
         )
-        logged.append({**request.attempt.row(), "success": 1, "reason": "ok"})
-        return Verdict(True, "ok", new_session=True)
+        logged.append({**attempt, "success": 1, "reason": "ok"})
+        used = replace(ticket, used=ticket.used + 1, used_at=request.now, ip_bound=bound)
+        return Verdict(True, "ok", new_session=True, ticket=used)
 
     def _session_exists(self, conn: Connection, request: SessionRequest) -> bool:
         found = _SESSION_EXISTS.rows(

@@ -22,9 +22,7 @@ branch_labels = None
 depends_on = None
 
 _ATTEMPT_INDEXES = {
-    "ix_ticket_attempts_account_success": "success",
     "ix_ticket_attempts_account_key": "key",
-    "ix_ticket_attempts_account_app": "app",
     "ix_ticket_attempts_account_video": "video",
     "ix_ticket_attempts_account_ip": "ip",
     "ix_ticket_attempts_account_pass": "pass_hash",
