@@ -73,14 +73,9 @@ def build_services(
     tokens: TokenSource | None = None,
     migrate: bool = True,
     adapters: dict[str, OriginAdapter] | None = None,
-    background_checkpoints: bool = False,
 ) -> Services:
-    """Everything a server, a CLI command or a test needs, on the configured database.
-
-    ``background_checkpoints``: the server's own (see ``Database``); short-lived processes keep
-    SQLite's automatic checkpoints.
-    """
-    db = Database(settings.database_url, background_checkpoints=background_checkpoints)
+    """Everything a server, a CLI command or a test needs, on the configured database."""
+    db = Database(settings.database_url)
     if migrate:
         upgrade(db)
     tokens = tokens or SystemTokens()

@@ -146,3 +146,33 @@ def test_hls_check_refuses_applications_of_other_origins(origin_world: OriginWor
         world.origin, uri="/demo-origin/live/cam1/index.m3u8", address="x", user_agent="ua"
     )
     assert not decision.allowed
+
+
+def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld) -> None:
+    world = origin_world
+    store = RecordingStore(world.services.viewers._viewers)
+    viewers = ViewerService(
+        store, world.services.applications._applications, world.services.tickets, clock=world.clock
+    )
+    for n in range(300):
+        uri = f"/demo-origin/live/cam{n % 7}/index.m3u8"
+        viewers.check_hls(world.origin, uri=uri, address="x", user_agent=f"player-{n}")
+    steps = [viewers.flush_step() for _ in range(3)]
+    assert steps == [True, True, False]  # 128 + 128 + 44: each step one short transaction
+    assert [len(batch) for batch in store.batches] == [128, 128, 44]
+    assert viewers.flush_step() is False
+    assert viewers.count(demo_app(world), None) == {"": 300}
+
+
+def test_replay_claims_are_swept_in_bounded_steps(origin_world: OriginWorld) -> None:
+    from cdnpanel.store.nonces import SWEEP_ROWS, Nonce
+
+    world = origin_world
+    services = world.services
+    key_id = services.accounts.list_keys(world.tenant.cdn)[0].id
+    old = int(world.clock.now) - services.authenticator.window - 100
+    claims = [Nonce(key_id, n.to_bytes(32, "big"), old + n % 50) for n in range(SWEEP_ROWS + 10)]
+    services.authenticator._nonces.claim_many(claims)
+    assert services.authenticator.sweep_expired_claims() is True  # a full batch: more to do
+    assert services.authenticator.sweep_expired_claims() is False  # the last 10
+    assert services.authenticator._nonces.claim_many(claims[:1]) == [True]  # gone

@@ -11,7 +11,7 @@ from cdnpanel.protocol.request import SignedRequest, check_timestamp
 from cdnpanel.protocol.signing import verify
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.keys import KeyStore
-from cdnpanel.store.nonces import Nonce, NonceStore
+from cdnpanel.store.nonces import SWEEP_ROWS, Nonce, NonceStore
 
 __all__ = ["Authenticator", "Caller", "Verified"]
 
@@ -100,6 +100,8 @@ class Authenticator:
             self._last_used_written[key_id] = now
             self._keys.record_use(key_id=key_id, now=now)
 
-    def sweep_expired_claims(self) -> int:
-        """Forget claims of requests too old to pass the timestamp check any more."""
-        return self._nonces.sweep(before=int(self._clock()) - self.window - _NONCE_SLACK)
+    def sweep_expired_claims(self) -> bool:
+        """Forget a batch of claims too old to pass the timestamp check any more; True while
+        more remain (a step: the server runs it again, letting requests in between)."""
+        before = int(self._clock()) - self.window - _NONCE_SLACK
+        return self._nonces.sweep(before=before, rows=SWEEP_ROWS) == SWEEP_ROWS

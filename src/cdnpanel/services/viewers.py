@@ -42,7 +42,8 @@ _MAX_URI = 4096
 REFUSAL_LOG_INTERVAL = 5.0
 # Sessions written per transaction: the SQLite writer is shared with the request path, whose
 # replay claims wait for it on the event loop, so no background transaction may hold it long.
-WRITE_CHUNK = 256
+WRITE_CHUNK = 128
+SWEEP_CHUNK = 128
 _MAX_PATH = 512
 
 
@@ -128,6 +129,9 @@ class ViewerService:
         self._admitted: dict[SessionKey, float] = {}
         self._refusals_logged: dict[tuple[str, str, str, str], float] = {}
         self._attempts: list[Attempt] = []
+        # Taken from _pending and _attempts for writing, a chunk per step.
+        self._backlog: list[HlsTouch] = []
+        self._attempt_backlog: list[Attempt] = []
 
     # -- RTMP players (on_play / on_play_done) ------------------------------------------------
 
@@ -326,27 +330,42 @@ class ViewerService:
             )
 
     def flush(self) -> int:
-        """Write the HLS sessions due for a refresh; returns how many sessions are new."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            attempts, self._attempts = self._attempts, []
-        self._forget_idle()
-        for start in range(0, len(attempts), WRITE_CHUNK):
-            self._tickets.record_attempts(attempts[start : start + WRITE_CHUNK])
-        if not pending:
-            return 0
-        touches = list(pending.values())
+        """Write everything noted so far (HLS sessions due, refused attempts); returns how many
+        sessions are new. The server runs ``flush_step`` instead."""
         opened = 0
-        for start in range(0, len(touches), WRITE_CHUNK):
-            chunk = touches[start : start + WRITE_CHUNK]
+        while True:
+            more, new = self._flush_chunk()
+            opened += new
+            if not more:
+                return opened
+
+    def flush_step(self) -> bool:
+        """Write one chunk of what was noted (one short transaction); True while more remain."""
+        return self._flush_chunk()[0]
+
+    def _flush_chunk(self) -> tuple[bool, int]:
+        with self._lock:
+            if not self._backlog and not self._attempt_backlog:
+                self._backlog = list(self._pending.values())
+                self._pending = {}
+                self._attempt_backlog, self._attempts = self._attempts, []
+            attempts = self._attempt_backlog[:WRITE_CHUNK]
+            del self._attempt_backlog[:WRITE_CHUNK]
+            touches = [] if attempts else self._backlog[:WRITE_CHUNK]
+            del self._backlog[: len(touches)]
+        self._forget_idle()
+        opened = 0
+        if attempts:
+            self._tickets.record_attempts(attempts)
+        elif touches:
             try:
-                opened += self._viewers.touch_hls(chunk)
+                opened = self._viewers.touch_hls(touches)
             except Exception:
                 with self._lock:  # not written: the next request of each session queues it again
-                    for touch in touches[start:]:
+                    for touch in touches:
                         self._due.pop((touch.origin_id, touch.stream, touch.viewer), None)
                 raise
-        return opened
+        return bool(self._backlog or self._attempt_backlog), opened
 
     def _forget_idle(self) -> None:
         """Drop the book's entries of sessions idle for a minute (their rows have expired)."""
@@ -364,8 +383,17 @@ class ViewerService:
                 del self._refusals_logged[seen]
 
     def sweep(self) -> int:
-        """End HLS sessions whose window has passed; returns how many ended."""
-        return self._viewers.sweep_expired(now=int(self._clock()))
+        """End every HLS session whose window has passed; returns how many ended."""
+        ended = 0
+        while batch := self._viewers.sweep_expired(now=int(self._clock()), batch=SWEEP_CHUNK):
+            ended += batch
+            if batch < SWEEP_CHUNK:
+                break
+        return ended
+
+    def sweep_step(self) -> bool:
+        """End one chunk of expired HLS sessions (one short transaction); True while more remain."""
+        return self._viewers.sweep_expired(now=int(self._clock()), batch=SWEEP_CHUNK) == SWEEP_CHUNK
 
     # -- counting ------------------------------------------------------------------------------
 

@@ -32,16 +32,9 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 class Database:
     """An engine plus the transaction discipline every repository uses."""
 
-    def __init__(
-        self, url: str, *, echo: bool = False, background_checkpoints: bool = False
-    ) -> None:
-        """``background_checkpoints``: SQLite leaves WAL checkpoints to ``checkpoint()``, which
-        the server calls from a background thread, instead of running them inside whichever
-        commit crosses 1,000 pages (on the server, commits run on the event loop, and a
-        checkpoint with its fsync stalled every request in flight)."""
+    def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self._background_checkpoints = background_checkpoints
         self.engine = self._create_engine(echo)
         # One writer per process; other processes queue on BEGIN IMMEDIATE + busy_timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
@@ -67,26 +60,8 @@ class Database:
         )
         # No "begin" listener: any engine event puts every execution on SQLAlchemy's slow
         # path (measured: 50 µs a statement). BEGIN is issued on the driver connection instead.
-        autocheckpoint = 0 if self._background_checkpoints else 1000
-
-        def configure(dbapi_connection: Any, _record: Any) -> None:
-            _configure_sqlite_connection(dbapi_connection, autocheckpoint)
-
-        event.listen(engine, "connect", configure)
+        event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
-
-    def checkpoint(self) -> None:
-        """Copy the WAL back into the database file without blocking readers or the writer
-        (SQLite; a no-op elsewhere). Runs every second in the server's background loop."""
-        if not self.is_sqlite:
-            return
-        with _translate_store_errors():
-            pooled = self.engine.raw_connection()
-        try:
-            with driver_errors(self.engine.dialect):
-                pooled.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
-        finally:
-            pooled.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -139,7 +114,7 @@ class Database:
         self.engine.dispose()
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, autocheckpoint: int) -> None:
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # The driver never opens transactions itself: read() and write() say BEGIN, and
     # BEGIN IMMEDIATE for writes, so a read-then-write cannot lose a race for the lock.
     dbapi_connection.isolation_level = None
@@ -148,8 +123,10 @@ def _configure_sqlite_connection(dbapi_connection: Any, autocheckpoint: int) -> 
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
-    # After a checkpoint, the WAL shrinks back to this instead of keeping its high-water size.
+    # SQLite's own checkpoints run in the committing writer, right after a commit, so the WAL
+    # restarts from its beginning; checkpoints from a background thread (tried) never caught
+    # up with continuous writes and let the WAL grow to hundreds of MB. This bounds the file
+    # a burst leaves behind.
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 

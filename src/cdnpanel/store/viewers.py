@@ -205,31 +205,28 @@ class ViewerStore:
                 )
         return opened
 
-    def sweep_expired(self, *, now: int, batch: int = 256) -> int:
-        """End the HLS sessions whose window has passed; returns how many ended."""
-        ended = 0
-        while True:
-            with self._db.write() as conn:
-                expired = (
-                    select(viewer_sessions.c.id)
-                    .where(viewer_sessions.c.expires_at <= now)
-                    .order_by(viewer_sessions.c.expires_at)
-                    .limit(batch)
-                    .scalar_subquery()
+    def sweep_expired(self, *, now: int, batch: int = 128) -> int:
+        """End up to ``batch`` HLS sessions whose window has passed, in one short transaction;
+        returns how many ended (``batch``: call again)."""
+        with self._db.write() as conn:
+            expired = (
+                select(viewer_sessions.c.id)
+                .where(viewer_sessions.c.expires_at <= now)
+                .order_by(viewer_sessions.c.expires_at)
+                .limit(batch)
+                .scalar_subquery()
+            )
+            rows = conn.execute(
+                delete(viewer_sessions)
+                .where(viewer_sessions.c.id.in_(expired))
+                .returning(
+                    viewer_sessions.c.application_id,
+                    viewer_sessions.c.inst,
+                    viewer_sessions.c.path,
                 )
-                rows = conn.execute(
-                    delete(viewer_sessions)
-                    .where(viewer_sessions.c.id.in_(expired))
-                    .returning(
-                        viewer_sessions.c.application_id,
-                        viewer_sessions.c.inst,
-                        viewer_sessions.c.path,
-                    )
-                ).all()
-                self._subtract(conn, HLS, (StreamKey(*row) for row in rows))
-            ended += len(rows)
-            if len(rows) < batch:
-                return ended
+            ).all()
+            self._subtract(conn, HLS, (StreamKey(*row) for row in rows))
+        return len(rows)
 
     # -- counting -------------------------------------------------------------------------------
 

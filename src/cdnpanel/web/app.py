@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
 from cdnpanel.web.asgi import CdnpanelApp
-from cdnpanel.web.endpoint import CommandEndpoint, run_in_thread, run_inline
+from cdnpanel.web.endpoint import CommandEndpoint, RunBlocking, run_in_thread, run_inline
 from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks
 from cdnpanel.wiring import Services, build_registry, build_services
 
@@ -28,7 +29,6 @@ log = logging.getLogger("cdnpanel.web")
 
 NONCE_SWEEP_SECONDS = 30.0
 SESSION_SWEEP_SECONDS = 1.0
-CHECKPOINT_SECONDS = 1.0
 
 
 def _json_http_error(_request: Request, exc: Exception) -> Response:
@@ -60,7 +60,8 @@ def create_app(
             yield
             return
         async with anyio.create_task_group() as tasks:
-            loops: list[tuple[str, float, Callable[[], Any]]] = [
+            # Store writes, as steps of one short transaction each (see _run_steps).
+            steps: list[tuple[str, float, Callable[[], bool]]] = [
                 (
                     "sweeping expired replay claims",
                     NONCE_SWEEP_SECONDS,
@@ -69,18 +70,22 @@ def create_app(
                 (
                     "writing HLS viewer sessions",
                     settings.session_flush_interval,
-                    services.viewers.flush,
+                    services.viewers.flush_step,
                 ),
                 (
                     "ending expired HLS viewer sessions",
                     SESSION_SWEEP_SECONDS,
-                    services.viewers.sweep,
+                    services.viewers.sweep_step,
                 ),
-                ("reconciling origins", settings.reconcile_interval, services.reconciler.run_once),
-                ("checkpointing the SQLite WAL", CHECKPOINT_SECONDS, services.db.checkpoint),
             ]
-            for what, every, work in loops:
-                tasks.start_soon(_every, every, what, work)
+            for what, every, step in steps:
+                tasks.start_soon(_run_steps, every, what, step, run_blocking)
+            # Network calls: in a thread.
+            jobs: list[tuple[str, float, Callable[[], Any]]] = [
+                ("reconciling origins", settings.reconcile_interval, services.reconciler.run_once),
+            ]
+            for what, every, job in jobs:
+                tasks.start_soon(_every, every, what, job)
             yield
             tasks.cancel_scope.cancel()
         services.viewers.flush()  # sessions noted since the last write
@@ -92,6 +97,24 @@ def create_app(
         lifespan=lifespan,
     )
     return CdnpanelApp(starlette, endpoint, hooks)
+
+
+async def _run_steps(
+    seconds: float, what: str, step: Callable[[], bool], run_blocking: RunBlocking[bool]
+) -> None:
+    """Every ``seconds``, run ``step`` until it says nothing is left, one step at a time.
+
+    On SQLite ``run_blocking`` runs it on the event loop, like the request path's own writes:
+    a step is one short transaction, and requests are served between two steps. (A background
+    thread holding the writer made the event loop wait for the whole batch.)
+    """
+    while True:
+        await anyio.sleep(seconds)
+        try:
+            while await run_blocking(step):
+                await asyncio.sleep(0)
+        except Exception:
+            log.exception("%s failed; will retry", what)
 
 
 async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
@@ -106,4 +129,4 @@ async def _every(seconds: float, what: str, work: Callable[[], Any]) -> None:
 
 def create_app_from_environment() -> CdnpanelApp:
     """Factory for ``uvicorn --factory``: each worker process builds its own services."""
-    return create_app(build_services(Settings(), migrate=False, background_checkpoints=True))
+    return create_app(build_services(Settings(), migrate=False))
