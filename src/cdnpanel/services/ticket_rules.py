@@ -263,8 +263,7 @@ def new_ticket_key(video: Patterns) -> str:
     (``mystream.53ffc996dd39d5.39102367``, PHP uniqid with more entropy), but random
     (about 83 bits), where uniqid is a readable clock."""
     prefix = _PREFIX_CHARS.sub("_", video.entries[0])[:40].strip("_") or "ticket"
-    digits = "".join(secrets.choice("0123456789") for _ in range(8))
-    return f"{prefix}.{secrets.token_hex(7)}.{digits}"
+    return f"{prefix}.{secrets.token_hex(7)}.{secrets.randbelow(10**8):08d}"
 
 
 def hash_pass(key: bytes, password: str) -> bytes:
