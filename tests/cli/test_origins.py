@@ -157,3 +157,17 @@ def test_the_generated_config_passes_nginx_t(cdnpanel: Run, origin: str, tmp_pat
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_application_protection(cdnpanel: Run, origin: str) -> None:
+    code, out, _ = cdnpanel(
+        "app", "create", "--cdn", "158", "--name", "paid", "--protection", "sevu", "--json"
+    )
+    assert code == 0 and json.loads(out)["protection"] == "sevu"
+    code, out, _ = cdnpanel("app", "update", "--cdn", "158", "demo-origin", "--protection", "sevu")
+    assert code == 0
+    code, out, _ = cdnpanel("app", "list", "--cdn", "158", "--json")
+    listed = {a["name"]: (a["protection"], a["origin"]) for a in json.loads(out)["applications"]}
+    assert listed == {"demo-origin": ("sevu", "origin1.example.net"), "paid": ("sevu", None)}
+    code, _, err = cdnpanel("app", "update", "--cdn", "158", "paid", "--protection", "drm")
+    assert code == 2 and "drm" in err
