@@ -244,3 +244,16 @@ def test_the_reconciler_drops_rtmp_players_whose_ticket_expired(
     (report,) = world.services.reconciler.run_once()
     assert world.adapter.drops == [("demo-origin", "live", "cam1#5")]
     assert report.players_ended >= 1
+
+
+def test_an_expired_ticket_is_refused_on_a_session_the_process_forgot(
+    origin_world: OriginWorld,
+) -> None:
+    """The case a fresh-clone CI run caught: after the session window and the rules cache
+    have both passed, the next request goes to the store, which must judge the ticket."""
+    world = origin_world
+    protected(world)
+    key = ticket(world, expire="+2 seconds")
+    assert hls(world, key).allowed
+    world.clock.advance(world.origin.hls_session_window + 1)
+    assert hls(world, key, file="1.ts").reason == Reason.EXPIRED

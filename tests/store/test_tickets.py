@@ -95,8 +95,14 @@ def play(setup: Setup, t: Ticket, client_id: str, address: str = "198.51.100.7")
     )
 
 
-def uses_left(ticket: Ticket, request: SessionRequest) -> tuple[str | None, str]:
-    """A judge that only checks uses and binds the first address's /24."""
+def uses_left(
+    ticket: Ticket, request: SessionRequest, *, new_session: bool
+) -> tuple[str | None, str]:
+    """A judge that checks revocation, and uses for new sessions, and binds a /24."""
+    if ticket.revoked_at is not None:
+        return "Ticket revoked", ticket.ip_bound
+    if not new_session:
+        return None, ticket.ip_bound
     if ticket.uses and ticket.used >= ticket.uses:
         return "Ticket has no uses left", ticket.ip_bound
     bound = ticket.ip_bound or request.address.rsplit(".", 1)[0] + ".0/24"
@@ -254,3 +260,26 @@ def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
         counted = store._counted(me, where)
         assert counted is not None and counted == store._scanned(me, where), where
     assert store.count_attempts(me, AttemptFilter()) == 9
+
+
+def test_an_open_session_is_still_judged(setup: Setup) -> None:
+    t = ticket(setup, uses=5)
+    (first,) = setup.store.admit([play(setup, t, "5")], uses_left)
+    assert first.admitted
+    setup.store.revoke(ticket_id=t.id, now=250)
+    (again,) = setup.store.admit([play(setup, t, "5")], uses_left)
+    assert (again.admitted, again.reason) == (False, "Ticket revoked")
+
+
+def test_an_expired_unswept_session_is_a_new_one_on_its_row(setup: Setup) -> None:
+    t = ticket(setup, uses=5)
+    hls = replace(play(setup, t, "t:viewer"), protocol="hls", expires_at=206)
+    (first,) = setup.store.admit([hls], uses_left)
+    assert first.new_session
+    later = replace(hls, now=300, expires_at=306)  # the window passed; the sweep has not run
+    (second,) = setup.store.admit([later], uses_left)
+    assert (second.admitted, second.new_session) == (True, True)
+    after = setup.store.get_by_key(t.key)
+    assert after is not None and after.used == 2
+    assert setup.viewers.count(setup.app_id, ["cam1"]) == {"cam1": 1}  # one row, counted once
+    assert setup.viewers.sweep_expired(now=305) == 0  # renewed: it lives to 306

@@ -181,8 +181,11 @@ class TicketService:
     def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         self._tickets.record_attempts(attempts)
 
-    def judge(self, ticket: Ticket, request: SessionRequest) -> tuple[str | None, str]:
-        """The verdict on a new session, on the ticket as it is now in the store."""
+    def judge(
+        self, ticket: Ticket, request: SessionRequest, *, new_session: bool
+    ) -> tuple[str | None, str]:
+        """The verdict on the ticket as it is now in the store: for a new session (uses and
+        address binding too), or for one already open (everything but uses)."""
         rules = self._rules_of(ticket)
         attempt = request.attempt
         refusal = rules.refusal(
@@ -192,9 +195,9 @@ class TicketService:
             video=attempt.video,
             address=request.address,
             now=request.now,
-            new_session=True,
+            new_session=new_session,
         )
-        if refusal is not None:
+        if refusal is not None or not new_session:
             return refusal, ticket.ip_bound
         return None, "|".join(rules.bind(request.address))
 

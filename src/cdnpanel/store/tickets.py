@@ -10,9 +10,9 @@ by many first plays admits exactly one, on any number of workers and nodes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,13 +38,23 @@ _BY_KEY = Prepared(select(tickets).where(tickets.c.key == bindparam("key")))
 # BEGIN IMMEDIATE already admits one writer), whether the session exists, the use taken.
 _LOCK_TICKET = Prepared(select(tickets).where(tickets.c.key == bindparam("key")).with_for_update())
 _SESSION_EXISTS = Prepared(
-    select(viewer_sessions.c.id).where(
+    select(viewer_sessions.c.id, viewer_sessions.c.expires_at).where(
         viewer_sessions.c.origin_id == bindparam("origin_id"),
         viewer_sessions.c.protocol == bindparam("protocol"),
         viewer_sessions.c.viewer == bindparam("viewer"),
         viewer_sessions.c.application_id == bindparam("application_id"),
         viewer_sessions.c.inst == bindparam("inst"),
         viewer_sessions.c.path == bindparam("path"),
+    )
+)
+_RENEW_SESSION = Prepared(
+    update(viewer_sessions)
+    .where(viewer_sessions.c.id == bindparam("session_id"))
+    .values(
+        started_at=bindparam("new_started_at"),
+        seen_at=bindparam("new_seen_at"),
+        expires_at=bindparam("new_expires_at"),
+        address=bindparam("new_address"),
     )
 )
 _TAKE_USE = Prepared(
@@ -175,8 +185,12 @@ class AttemptFilter:
     success: bool | None = None
 
 
-Judge = Callable[[Ticket, SessionRequest], tuple[str | None, str]]
-"""(refusal reason or None, the ticket's ip_bound after admitting the request)."""
+class Judge(Protocol):
+    def __call__(
+        self, ticket: Ticket, request: SessionRequest, *, new_session: bool
+    ) -> tuple[str | None, str]:
+        """(refusal reason or None, the ticket's ip_bound after admitting the request)."""
+        ...
 
 
 class TicketStore:
@@ -291,31 +305,55 @@ class TicketStore:
             return Verdict(False, "Invalid Auth Token")
         ticket = _ticket_from_tuple(rows[0])
         attempt = {**request.attempt.row(), "ticket_id": ticket.id}
-        if self._session_exists(conn, request):  # opened by another worker: no use taken
+        session_id, expires_at = self._session(conn, request)
+        if session_id is not None and (expires_at is None or expires_at > request.now):
+            # Open already (another worker admitted it): no use taken, but the ticket is still
+            # judged (it may have expired or been revoked since).
+            reason, _ = judge(ticket, request, new_session=False)
+            if reason is not None:
+                logged.append({**attempt, "success": 0, "reason": reason})
+                return Verdict(False, reason, ticket=ticket)
             return Verdict(True, "ok", ticket=ticket)
-        reason, bound = judge(ticket, request)
+        reason, bound = judge(ticket, request, new_session=True)
         if reason is not None:
             logged.append({**attempt, "success": 0, "reason": reason})
             return Verdict(False, reason, ticket=ticket)
         _TAKE_USE.rowcounts(
             conn, [{"ticket_id": ticket.id, "new_used_at": request.now, "new_ip_bound": bound}]
         )
-        self._viewers.open_session(
-            conn,
-            origin_id=request.origin_id,
-            stream=request.stream,
-            protocol=request.protocol,
-            viewer=request.viewer,
-            address=request.address,
-            now=request.now,
-            expires_at=request.expires_at,
-            ticket_id=ticket.id,
-        )
+        if session_id is not None:
+            # Its window passed and the sweep has not removed it yet: a new session on the same
+            # row (still counted, so the counters stay as they are).
+            _RENEW_SESSION.rowcounts(
+                conn,
+                [
+                    {
+                        "session_id": session_id,
+                        "new_started_at": request.now,
+                        "new_seen_at": request.now,
+                        "new_expires_at": request.expires_at,
+                        "new_address": request.address,
+                    }
+                ],
+            )
+        else:
+            self._viewers.open_session(
+                conn,
+                origin_id=request.origin_id,
+                stream=request.stream,
+                protocol=request.protocol,
+                viewer=request.viewer,
+                address=request.address,
+                now=request.now,
+                expires_at=request.expires_at,
+                ticket_id=ticket.id,
+            )
         logged.append({**attempt, "success": 1, "reason": "ok"})
         used = replace(ticket, used=ticket.used + 1, used_at=request.now, ip_bound=bound)
         return Verdict(True, "ok", new_session=True, ticket=used)
 
-    def _session_exists(self, conn: Connection, request: SessionRequest) -> bool:
+    def _session(self, conn: Connection, request: SessionRequest) -> tuple[int | None, int | None]:
+        """The id and expiry of the request's session row, if there is one."""
         found = _SESSION_EXISTS.rows(
             conn,
             {
@@ -327,7 +365,7 @@ class TicketStore:
                 "path": request.stream.path,
             },
         )
-        return bool(found)
+        return (found[0][0], found[0][1]) if found else (None, None)
 
     def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Log decisions made without the store (refusals on cached tickets)."""
