@@ -27,3 +27,11 @@ def insert_or_add(db: Database, table: Table, *, key: Sequence[str], add: Sequen
         index_elements=list(key),
         set_={name: table.c[name] + insert.excluded[name] for name in add},
     )
+
+
+def insert_or_set(db: Database, table: Table, *, key: Sequence[str], set_: Sequence[str]) -> Insert:
+    """INSERT a row, or overwrite the ``set_`` columns of the existing row with the same ``key``."""
+    insert = _insert(db, table)
+    return insert.on_conflict_do_update(
+        index_elements=list(key), set_={name: insert.excluded[name] for name in set_}
+    )

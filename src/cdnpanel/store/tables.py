@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,13 +22,20 @@ __all__ = [
     "api_keys",
     "applications",
     "attempt_counts",
+    "ingested_files",
     "installation_keys",
     "metadata",
     "origins",
     "request_nonces",
+    "servers",
     "streams",
     "ticket_attempts",
     "tickets",
+    "usage_account_daily",
+    "usage_account_server_daily",
+    "usage_daily",
+    "usage_meters",
+    "usage_unattributed",
     "viewer_counts",
     "viewer_sessions",
 ]
@@ -255,4 +263,94 @@ attempt_counts = Table(
     Column("value", String(512), primary_key=True),
     Column("success", Integer, primary_key=True),
     Column("attempts", BigInteger, nullable=False),
+)
+
+# Usage metering. Days are whole days since 1970-01-01 (UTC), as integers.
+
+# The machines whose access logs are ingested: a short name (the code video.servers shows, e.g.
+# HML) and the usage category their traffic counts in.
+servers = Table(
+    "servers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(32), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # edge, cdn, origin or videocdn
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The ledger of ingested logs: a log is known by its server and its first line (the same content
+# under another name, or gzipped, is the same log; a copytruncate rotation starts a new one), and
+# ingested up to ``bytes_done`` (of its uncompressed content, always at a line's end). It moves
+# forward in the same transaction as the rollups it fed.
+ingested_files = Table(
+    "ingested_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("server_id", Integer, ForeignKey("servers.id"), nullable=False),
+    Column("first_line_hash", LargeBinary(32), nullable=False),
+    Column("bytes_done", BigInteger, nullable=False),
+    Column("lines_done", BigInteger, nullable=False),
+    Column("lines_skipped", BigInteger, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("last_path", String(1000), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("server_id", "first_line_hash", name="uq_ingested_files_identity"),
+)
+
+# Bytes and requests per day, server and application (video.servers).
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("server_id", Integer, ForeignKey("servers.id"), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+)
+
+# The same per account, day and server (video.servers for all of an account's applications) and
+# per account, day and role (usage.summary), kept in the same transactions.
+usage_account_server_daily = Table(
+    "usage_account_server_daily",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("server_id", Integer, ForeignKey("servers.id"), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+)
+
+usage_account_daily = Table(
+    "usage_account_daily",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+)
+
+# Traffic for applications no account owns (or requests with no application), by the name the
+# URL gave: counted, not dropped, so an operator can see it.
+usage_unattributed = Table(
+    "usage_unattributed",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("server_id", Integer, ForeignKey("servers.id"), primary_key=True),
+    Column("app", String(100), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+)
+
+# Usage no access log feeds (SQL, PHP, origin CPU, memory, I/O, disk), recorded per account and
+# day by `cdnpanel meter record`; each record adds to the day's value.
+usage_meters = Table(
+    "usage_meters",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("meter", String(40), primary_key=True),
+    Column("value", Float, nullable=False),
 )
