@@ -1,0 +1,311 @@
+"""The ingest job: a log's new whole lines, parsed (in parallel for a plain file), rolled up per
+UTC day, server and application, and committed with the ledger's new position.
+
+Exactly once: the ledger says how far the log (known by its server and first line) is
+ingested; a run starts there and commits a segment (256 MiB of log at most) together with the
+ledger's move from that position. Re-running adds nothing; a killed run resumes from its last
+commit; a log renamed by rotation, or compressed, carries on where it was; a copytruncate
+rotation starts a new log (its first line differs), and the rotated copy is ingested to its end
+like any other. A partial last line waits for its newline.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from cdnpanel.errors import InvalidParameter
+from cdnpanel.ingest.formats import FORMATS, ChunkTotals, LogFormat, detect_format
+from cdnpanel.ingest.sources import (
+    CHUNK_BYTES,
+    LogSource,
+    line_ranges,
+    open_source,
+    read_range_chunks,
+    split_lines,
+)
+from cdnpanel.services._clock import Clock
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.records import Application
+from cdnpanel.store.usage import AppDay, Segment, Server, UsageStore
+
+__all__ = ["SEGMENT_BYTES", "IngestJob", "IngestReport", "Progress"]
+
+SEGMENT_BYTES = 256 * 1024 * 1024
+# Below this a log is parsed in-process: starting workers costs more than it saves.
+_PARALLEL_FROM = 16 * 1024 * 1024
+_MAX_APP = 100
+
+Progress = Callable[["IngestReport"], None]
+"""Called as a log is read, with its report so far."""
+
+
+@dataclass
+class IngestReport:
+    path: str
+    status: str  # ingested, up to date, waiting for its first line, unreadable
+    format: str = ""
+    lines: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    requests: int = 0
+    unattributed: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    expected_bytes: int | None = None  # what this run will read, when known (not for gzip)
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+
+def _worker_start() -> None:
+    """Ctrl-C is for the main process, which lets the current segment commit first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _parse_range(path: str, start: int, end: int, format_name: str) -> ChunkTotals:
+    """A worker's task: the whole lines of ``[start, end)`` of a plain file."""
+    parse = FORMATS[format_name].parse
+    totals = ChunkTotals()
+    for data in read_range_chunks(path, start, end):
+        totals.add(parse(data))
+    return totals
+
+
+def _parse_data(data: bytes, format_name: str) -> ChunkTotals:
+    """A worker's task: whole lines read (and decompressed) by the main process."""
+    parse = FORMATS[format_name].parse
+    totals = ChunkTotals()
+    for piece in split_lines(data):
+        totals.add(parse(piece))
+    return totals
+
+
+class IngestJob:
+    """Ingests logs of one server. ``workers`` processes parse (default: one per CPU)."""
+
+    def __init__(
+        self,
+        usage: UsageStore,
+        applications: ApplicationStore,
+        server: Server,
+        *,
+        clock: Clock = time.time,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self._usage = usage
+        self._applications = applications
+        self._server = server
+        self._clock = clock
+        self._workers = max(1, workers or os.cpu_count() or 1)
+        self.progress = progress
+        self._pool: Executor | None = None
+        self._apps: dict[bytes, Application | None] = {}
+        self._days: dict[tuple[str, bytes, bytes], int | None] = {}
+
+    def __enter__(self) -> IngestJob:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def ingest(
+        self, path: str, *, log_format: str | None = None, stdin: BinaryIO | None = None
+    ) -> IngestReport:
+        started = time.perf_counter()
+        if log_format is not None and log_format not in FORMATS:
+            raise InvalidParameter("format", f"unknown; one of {', '.join(FORMATS)}")
+        try:
+            source = open_source(path, stdin)
+            first = source.first_line()
+        except OSError as exc:
+            return IngestReport(path, "unreadable", notes=[f"{exc.strerror or exc}"])
+        if first is None:
+            return IngestReport(path, "waiting for its first line")
+        fmt = FORMATS[log_format] if log_format else detect_format(first)
+        if fmt is None:
+            return IngestReport(
+                path,
+                "unreadable",
+                notes=[
+                    f"no known format reads its first line; give --format ({', '.join(FORMATS)})"
+                ],
+            )
+        identity = source.identity(first)
+        report = IngestReport(path, "ingested", format=fmt.name)
+        for attempt in range(5):  # another ingester moving the ledger: start again from it
+            ledger = self._usage.ledger(server_id=self._server.id, first_line_hash=identity)
+            start = ledger.bytes_done if ledger else 0
+            if self._run(source, fmt, identity, start, report):
+                break
+            report.notes.append(f"another ingester moved this log's position (retry {attempt + 1})")
+        if source.truncated:
+            report.notes.append("the gzip data ends early: what could be read is ingested")
+        if report.lines == 0 and report.status == "ingested":
+            report.status = "up to date"
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _run(
+        self, source: LogSource, fmt: LogFormat, identity: bytes, start: int, report: IngestReport
+    ) -> bool:
+        """Ingest from ``start``, a segment per commit; False when the ledger moved under us
+        (nothing of the failed segment counted)."""
+        pending = ChunkTotals()
+        segment_start = position = start
+        end = source.complete_end() if source.seekable else None
+        if end is not None:
+            report.expected_bytes = report.bytes + max(0, end - start)
+        pieces = self._pieces(source, fmt, start, end)
+        try:
+            for totals, stop in pieces:
+                self._report(report, totals, stop - position)
+                pending.add(totals)
+                position = stop
+                if position - segment_start >= SEGMENT_BYTES:
+                    if not self._commit(
+                        source, fmt, identity, segment_start, position, pending, report
+                    ):
+                        return False
+                    pending, segment_start = ChunkTotals(), position
+        finally:
+            pieces.close()  # cancels what the workers have not started
+        if position > segment_start:
+            return self._commit(source, fmt, identity, segment_start, position, pending, report)
+        return True
+
+    def _pieces(
+        self, source: LogSource, fmt: LogFormat, start: int, end: int | None
+    ) -> Generator[tuple[ChunkTotals, int], None, None]:
+        """The log's whole lines from ``start`` parsed, a chunk at a time, in order, with where
+        each chunk ends. A plain file's ranges are read and parsed by the workers; a gzip file
+        or standard input is read (and decompressed) here and parsed by the workers. A few
+        chunks are in flight at most, so memory stays flat whatever the log's size."""
+        if end is not None:
+            if end - start < _PARALLEL_FROM or self._workers == 1:
+                position = start
+                for data in read_range_chunks(source.path, start, end):
+                    position += len(data)
+                    yield fmt.parse(data), position
+                return
+            parts = line_ranges(source.path, start, end, -(-(end - start) // CHUNK_BYTES))
+            tasks: Iterator[tuple[Callable[..., ChunkTotals], tuple[Any, ...], int]] = (
+                (_parse_range, (source.path, a, b, fmt.name), b) for a, b in parts
+            )
+        elif self._workers == 1:
+            for chunk in source.stream_chunks(start):
+                yield _parse_data(chunk.data, fmt.name), chunk.end
+            return
+        else:
+            tasks = (
+                (_parse_data, (chunk.data, fmt.name), chunk.end)
+                for chunk in source.stream_chunks(start)
+            )
+        pool = self._executor()
+        in_flight: deque[tuple[Future[ChunkTotals], int]] = deque()
+        try:
+            for function, args, end in tasks:
+                in_flight.append((pool.submit(function, *args), end))
+                if len(in_flight) > self._workers * 2:
+                    future, done = in_flight.popleft()
+                    yield future.result(), done
+            while in_flight:
+                future, done = in_flight.popleft()
+                yield future.result(), done
+        finally:
+            for future, _end in in_flight:
+                future.cancel()
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            # fork: workers start in milliseconds and only ever run the pure parsers.
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=context, initializer=_worker_start
+            )
+        return self._pool
+
+    def _report(self, report: IngestReport, totals: ChunkTotals, size: int) -> None:
+        report.lines += totals.lines
+        report.skipped += totals.skipped
+        report.bytes += size
+        if self.progress is not None:
+            self.progress(report)
+
+    # -- rolling up and committing ---------------------------------------------------------------
+
+    def _commit(
+        self,
+        source: LogSource,
+        fmt: LogFormat,
+        identity: bytes,
+        start: int,
+        end: int,
+        totals: ChunkTotals,
+        report: IngestReport,
+    ) -> bool:
+        segment = self._segment(fmt, totals)
+        committed = self._usage.commit_segment(
+            server=self._server,
+            first_line_hash=identity,
+            from_byte=start,
+            to_byte=end,
+            segment=segment,
+            log_format=fmt.name,
+            path=source.path,
+            now=int(self._clock()),
+        )
+        if committed:
+            report.requests += sum(v[1] for v in segment.applications.values())
+            report.unattributed += sum(v[1] for v in segment.unattributed.values())
+            report.skipped += segment.skipped - totals.skipped  # lines with impossible dates
+        else:  # none of this segment counted: take its lines back out of the report
+            report.lines -= totals.lines
+            report.skipped -= totals.skipped
+            report.bytes -= end - start
+        return committed
+
+    def _segment(self, fmt: LogFormat, totals: ChunkTotals) -> Segment:
+        applications: dict[AppDay, list[int]] = {}
+        unattributed: dict[tuple[int, str], list[int]] = {}
+        skipped = totals.skipped
+        for key, count in totals.requests.items():
+            minute, offset, app_name = key
+            day = self._day(fmt, minute, offset)
+            if day is None:
+                skipped += count
+                continue
+            sent = totals.bytes.get(key, 0)
+            app = self._application(app_name)
+            if app is None:
+                name = app_name[:_MAX_APP].decode("utf-8", "replace")
+                row = unattributed.setdefault((day, name), [0, 0])
+            else:
+                row = applications.setdefault(AppDay(app.id, app.account_id, day), [0, 0])
+            row[0] += sent
+            row[1] += count
+        return Segment(applications, unattributed, totals.lines, skipped)
+
+    def _day(self, fmt: LogFormat, minute: bytes, offset: bytes) -> int | None:
+        key = (fmt.name, minute, offset)
+        if key not in self._days:
+            self._days[key] = fmt.utc_day(minute, offset)
+        return self._days[key]
+
+    def _application(self, name: bytes) -> Application | None:
+        if name not in self._apps:
+            text = name.decode("utf-8", "replace")
+            self._apps[name] = self._applications.get_by_name(text) if text else None
+        return self._apps[name]

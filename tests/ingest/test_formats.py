@@ -1,0 +1,199 @@
+"""The log parsers: every supported format, and the lines real logs hold that are not requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdnpanel.ingest.formats import FORMATS, ChunkTotals, detect_format
+from cdnpanel.ingest.sources import line_ranges, read_range_chunks, split_lines
+
+UA = '"https://player.example.com/" "Mozilla/5.0 (X11; Linux x86_64)"'
+
+
+def per_day(format_name: str, text: bytes) -> dict[tuple[int | None, bytes], list[int]]:
+    """Totals of a parse folded to (UTC day, app) -> [bytes, requests]."""
+    fmt = FORMATS[format_name]
+    totals = fmt.parse(text)
+    folded: dict[tuple[int | None, bytes], list[int]] = {}
+    for key, count in totals.requests.items():
+        minute, offset, app = key
+        row = folded.setdefault((fmt.utc_day(minute, offset), app), [0, 0])
+        row[0] += totals.bytes.get(key, 0)
+        row[1] += count
+    return folded
+
+
+DAY = 20777  # 2026-11-20
+
+
+def combined(time: str, path: str, sent: str = "1000", addr: str = "192.0.2.1") -> bytes:
+    return f'{addr} - - [{time}] "GET {path} HTTP/1.1" 200 {sent} {UA}\n'.encode()
+
+
+def test_combined_counts_requests_and_bytes_per_app() -> None:
+    text = (
+        combined("20/Nov/2026:10:00:00 +0000", "/live/_definst_/cam1/playlist.m3u8", "310")
+        + combined("20/Nov/2026:10:00:01 +0000", "/live/_definst_/cam1/seg1.ts", "500000")
+        + combined("20/Nov/2026:23:59:59 +0000", "/vod/films/a.mp4?start=3", "7")
+    )
+    assert per_day("combined", text) == {
+        (DAY, b"live"): [500310, 2],
+        (DAY, b"vod"): [7, 1],
+    }
+
+
+def test_ipv6_clients_dash_bytes_and_crlf() -> None:
+    text = (
+        combined("20/Nov/2026:10:00:00 +0000", "/live/a/b", "-", addr="2001:db8::1").rstrip(b"\n")
+        + b"\r\n"
+        + combined("20/Nov/2026:10:00:00 +0000", "/live/a/b", "0", addr="::ffff:192.0.2.9")
+        + combined("20/Nov/2026:10:00:00 +0000", "/live/a/b", "12", addr="fe80::1%eth0")
+    )
+    totals = FORMATS["combined"].parse(text)
+    assert totals.lines == 3 and totals.skipped == 0
+    assert per_day("combined", text) == {(DAY, b"live"): [12, 3]}
+
+
+def test_escaped_bytes_in_request_and_user_agent() -> None:
+    line = (
+        b'192.0.2.1 - - [20/Nov/2026:10:00:00 +0000] "GET /live/\\xE2\\x80\\x9C/x HTTP/1.1" '
+        b'200 99 "-" "curl \\x22quoted\\x22 agent"\n'
+    )
+    binary = b'192.0.2.1 - - [20/Nov/2026:10:00:00 +0000] "\\x16\\x03\\x01\\x00" 400 157 "-" "-"\n'
+    assert per_day("combined", line + binary) == {(DAY, b"live"): [99, 1], (DAY, b""): [157, 1]}
+
+
+def test_offsets_other_than_utc_decide_the_day() -> None:
+    text = (
+        # 00:10 in India is 18:40 the day before in UTC
+        combined("21/Nov/2026:00:10:00 +0530", "/live/x", "1")
+        # 20:00 in New York is 01:00 the next day in UTC
+        + combined("20/Nov/2026:20:00:00 -0500", "/live/x", "2")
+        + combined("20/Nov/2026:12:00:00 +0000", "/live/x", "4")
+    )
+    assert per_day("combined", text) == {(DAY, b"live"): [5, 2], (DAY + 1, b"live"): [2, 1]}
+
+
+def test_garbage_error_log_and_impossible_dates_are_not_requests() -> None:
+    text = (
+        b"2026/11/20 10:00:00 [error] 812#812: *1 open() failed (2: No such file)\n"
+        b"\n"
+        b"\x00\xff\xfe binary junk\n"
+        b"half a line without its end"  # the last, partial line: not parsed as a request
+        b"\n"
+        + combined("30/Feb/2026:10:00:00 +0000", "/live/x", "1")
+        + combined("20/Nov/2026:25:00:00 +0000", "/live/x", "1")
+        + combined("20/Nov/2026:10:00:00 +9999", "/live/x", "1")
+        + combined("20/Nov/2026:10:00:00 +0000", "/live/x", "8")
+    )
+    totals = FORMATS["combined"].parse(text)
+    assert totals.lines == 8
+    assert totals.skipped == 4  # the impossible dates are dropped when a day is asked for
+    assert per_day("combined", text) == {(None, b"live"): [3, 3], (DAY, b"live"): [8, 1]}
+
+
+def test_a_line_over_64_kib_is_one_request() -> None:
+    long_path = "/live/" + "a" * 70_000
+    text = combined("20/Nov/2026:10:00:00 +0000", long_path, "5") + combined(
+        "20/Nov/2026:10:00:00 +0000", "/live/b", "6"
+    )
+    assert per_day("combined", text) == {(DAY, b"live"): [11, 2]}
+
+
+def test_paths_without_an_application() -> None:
+    text = (
+        combined("20/Nov/2026:10:00:00 +0000", "/", "1")
+        + combined("20/Nov/2026:10:00:00 +0000", "/?x=/live/", "2")
+        + combined("20/Nov/2026:10:00:00 +0000", "/crossdomain.xml", "4")
+    )
+    assert per_day("combined", text) == {(DAY, b""): [3, 2], (DAY, b"crossdomain.xml"): [4, 1]}
+
+
+def test_cdnpanel_format_iso_time_and_offsets() -> None:
+    def line(time: str, path: str, sent: int) -> bytes:
+        return (
+            f'192.0.2.1 - - [{time}] "GET {path} HTTP/1.1" 200 {sent} "-" "ua" '
+            f'"edge1.example.net" 0.002\n'
+        ).encode()
+
+    text = (
+        line("2026-11-20T23:30:00+00:00", "/live/a", 10)
+        + line("2026-11-21T00:30:00+01:00", "/live/a", 20)
+        + line("2026-11-20T20:30:00-05:00", "/live/a", 40)
+        + line("2026-11-20T10:00:00Z", "/vod/a", 80)
+    )
+    assert per_day("cdnpanel", text) == {
+        (DAY, b"live"): [30, 2],
+        (DAY + 1, b"live"): [40, 1],
+        (DAY, b"vod"): [80, 1],
+    }
+
+
+def test_rtmp_access_log_counts_sessions_both_directions() -> None:
+    text = (
+        b'192.0.2.7 [20/Nov/2026:10:00:00 +0000] PLAY "demo-origin/live" "cam1" "" - '
+        b'413 29348210 "" "LNX 9,0,124,2" (1m 4s)\n'
+        b'192.0.2.8 [20/Nov/2026:10:00:05 +0000] PUBLISH "demo-origin/live" "cam1" '
+        b'"key=abc" - 52428800 3453 "" "FMLE/3.0" (10m 0s)\n'
+    )
+    assert per_day("rtmp", text) == {(DAY, b"demo-origin"): [413 + 29348210 + 52428800 + 3453, 2]}
+
+
+def test_json_lines() -> None:
+    text = (
+        b'{"time_iso8601":"2026-11-20T10:00:00+00:00","request_uri":"/live/a/b.ts",'
+        b'"bytes_sent":100}\n'
+        b'{"msec":"1795176000.123","uri":"/live/x","body_bytes_sent":"50"}\n'
+        b'{"time_local":"21/Nov/2026:00:10:00 +0530","request":"GET /vod/f.mp4 HTTP/1.1",'
+        b'"bytes_sent":1}\n'
+        b'{"@timestamp":"2026-11-20T01:00:00Z","path":"/live/y","bytes":"-"}\n'
+        b"not json\n"
+        b"[1, 2]\n"
+        b'{"request_uri":"/live/no-time","bytes_sent":5}\n'
+    )
+    totals = FORMATS["json"].parse(text)
+    assert totals.lines == 7 and totals.skipped == 3
+    assert per_day("json", text) == {(DAY, b"live"): [150, 3], (DAY, b"vod"): [1, 1]}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (combined("20/Nov/2026:10:00:00 +0000", "/a/b"), "combined"),
+        (
+            b'1.2.3.4 - - [2026-11-20T10:00:00+00:00] "GET /a/b HTTP/1.1" 200 1 "-" "-" "h" 0.1\n',
+            "cdnpanel",
+        ),
+        (b'1.2.3.4 [20/Nov/2026:10:00:00 +0000] PLAY "a/b" "c" "" - 1 2 "" "" (1s)\n', "rtmp"),
+        (b'{"msec": 1}\n', "json"),
+        (b"2026/11/20 10:00:00 [error] 1#1: *1 boom\n", None),
+    ],
+)
+def test_detect_format(line: bytes, expected: str | None) -> None:
+    found = detect_format(line)
+    assert (found.name if found else None) == expected
+
+
+def test_chunk_totals_add_up() -> None:
+    a = FORMATS["combined"].parse(combined("20/Nov/2026:10:00:00 +0000", "/live/x", "1"))
+    b = FORMATS["combined"].parse(combined("20/Nov/2026:10:00:00 +0000", "/live/x", "2"))
+    total = ChunkTotals()
+    total.add(a)
+    total.add(b)
+    assert total.lines == 2 and sum(total.requests.values()) == 2 and sum(total.bytes.values()) == 3
+
+
+def test_split_lines_and_line_ranges_cut_only_at_line_ends(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lines = [f"line {i} {'x' * (i % 37)}\n".encode() for i in range(5000)]
+    data = b"".join(lines)
+    pieces = list(split_lines(data, 1000))
+    assert b"".join(pieces) == data and len(pieces) > 10
+    assert all(p.endswith(b"\n") for p in pieces)
+    path = tmp_path / "log"
+    path.write_bytes(data)
+    ranges = line_ranges(str(path), 0, len(data), 7)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    read = b"".join(b"".join(read_range_chunks(str(path), a, b, 333)) for a, b in ranges)
+    assert read == data
+    for a, _b in ranges[1:]:
+        assert data[a - 1 : a] == b"\n"
