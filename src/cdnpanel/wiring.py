@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cdnpanel.commands import sevu, stream, video, vsn
+from cdnpanel.commands import sevu, stream, usage, video, vsn
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
 from cdnpanel.origins.adapter import OriginAdapter
@@ -21,6 +21,7 @@ from cdnpanel.services.origins import OriginService
 from cdnpanel.services.reconcile import Reconciler
 from cdnpanel.services.streams import StreamRegistry
 from cdnpanel.services.tickets import TicketService
+from cdnpanel.services.usage import UsageService
 from cdnpanel.services.viewers import ViewerService
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
@@ -31,6 +32,7 @@ from cdnpanel.store.nonces import NonceStore
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.tickets import TicketStore
+from cdnpanel.store.usage import UsageStore
 from cdnpanel.store.viewers import ViewerStore
 
 __all__ = ["Services", "build_adapters", "build_registry", "build_services"]
@@ -46,6 +48,7 @@ class Services:
     origins: OriginService
     streams: StreamRegistry
     tickets: TicketService
+    usage: UsageService
     viewers: ViewerService
     reconciler: Reconciler
     adapters: Mapping[str, OriginAdapter]
@@ -57,7 +60,9 @@ class Services:
 
 
 def build_registry() -> Registry:
-    return Registry([*video.COMMANDS, *vsn.COMMANDS, *stream.COMMANDS, *sevu.COMMANDS])
+    return Registry(
+        [*video.COMMANDS, *usage.COMMANDS, *vsn.COMMANDS, *stream.COMMANDS, *sevu.COMMANDS]
+    )
 
 
 def build_adapters(http: httpx.Client) -> dict[str, OriginAdapter]:
@@ -103,6 +108,7 @@ def build_services(
         origins=OriginService(origins, applications, clock=clock, tokens=tokens),
         streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
         tickets=tickets,
+        usage=UsageService(UsageStore(db), applications, clock=clock),
         viewers=ViewerService(viewers, applications, tickets, clock=clock),
         reconciler=Reconciler(
             origins,

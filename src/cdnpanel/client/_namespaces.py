@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Namespaces", "SevuCommands", "StreamCommands", "VideoCommands", "VsnCommands"]
+__all__ = [
+    "Namespaces",
+    "SevuCommands",
+    "StreamCommands",
+    "UsageCommands",
+    "VideoCommands",
+    "VsnCommands",
+]
 
 R = TypeVar("R")
 Call = Callable[[str, dict[str, Any]], R]
@@ -30,6 +37,22 @@ class VideoCommands(_Commands[R]):
     def getapps(self) -> R:
         """The account's applications: ``data`` is a list of ``{id, name}``."""
         return self._call("video.getapps", {})
+
+    def servers(self, app: AppRef | Sequence[AppRef], *, starttime: str | int | None = None) -> R:
+        """30 days of usage per day and server: ``data`` lists ``{date, server, bytes_total,
+        requests_total}``. ``app`` is an id or name, or a list of them; ``starttime`` the
+        first day (``"2025-01-01"`` or a Unix time), by default 30 days ago."""
+        if not isinstance(app, int | str):
+            app = list(app)
+        return self._call("video.servers", {"app": app} | _given(starttime=starttime))
+
+
+class UsageCommands(_Commands[R]):
+    def summary(self, *, starttime: str | int | None = None) -> R:
+        """A month of usage in Google Tables format: ``data["vals"]`` lists ``[label, {"v":
+        exact, "f": formatted}]``. ``starttime`` a date names its month; a Unix time starts 30
+        days; by default the current month."""
+        return self._call("usage.summary", _given(starttime=starttime))
 
 
 class VsnCommands(_Commands[R]):
@@ -120,12 +143,14 @@ class Namespaces(Generic[R]):
     """Mixin giving a client one attribute per command family."""
 
     video: VideoCommands[R]
+    usage: UsageCommands[R]
     vsn: VsnCommands[R]
     stream: StreamCommands[R]
     sevu: SevuCommands[R]
 
     def _bind_namespaces(self, call: Call[R]) -> None:
         self.video = VideoCommands(call)
+        self.usage = UsageCommands(call)
         self.vsn = VsnCommands(call)
         self.stream = StreamCommands(call)
         self.sevu = SevuCommands(call)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
-__all__ = ["AppRef", "AppRefs", "Instance", "Name", "WholeNumber"]
+__all__ = ["AppRef", "AppRefs", "Instance", "Name", "StartTime", "WholeNumber"]
 
 
 def _as_list(value: Any) -> Any:
@@ -52,3 +52,6 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=512), AfterValidator(
 
 Instance = Annotated[StrictStr, Field(min_length=1, max_length=100), AfterValidator(_instance)]
 """An application instance (ScaleEngine's ``inst``), e.g. ``live``."""
+
+StartTime = WholeNumber | Annotated[StrictStr, Field(min_length=1, max_length=40)]
+"""``starttime`` as a Unix time (also a string of digits) or a date string (``2025-01-01``)."""

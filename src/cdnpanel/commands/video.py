@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdnpanel.commands.params import AppRefs, StartTime
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 
 __all__ = ["COMMANDS"]
@@ -24,4 +25,22 @@ def getapps(context: CommandContext, _params: GetAppsParams) -> Answer:
     )
 
 
-COMMANDS = (getapps,)
+class ServersParams(Params):
+    app: AppRefs
+    starttime: StartTime | None = None
+
+
+@command(
+    "video.servers",
+    params=ServersParams,
+    summary="30 days of bytes and requests per day and server for one or more applications.",
+)
+def servers(context: CommandContext, params: ServersParams) -> Answer:
+    services = context.services
+    apps = services.applications.resolve(context.caller.account_id, params.app)
+    period = services.usage.servers_period(params.starttime)
+    data = services.usage.video_servers(context.caller.account_id, apps, period)
+    return Answer("Found Video Region Data", {"data": data})
+
+
+COMMANDS = (getapps, servers)

@@ -1,0 +1,350 @@
+"""Usage: servers whose logs are ingested, meters no log feeds, and the two reports.
+
+``video.servers`` (seed 000) answers 30 days of bytes and requests per day and server for some
+applications; ``usage.summary`` (seed 001) a month of usage per category, in the Google Tables
+shape, each value exact (``v``) and formatted (``f``).
+
+Periods are whole UTC days. A date string names a day (``video.servers``: the first of 30 days)
+or the month it falls in (``usage.summary``); a Unix time names the day it falls in, the first
+of 30 days for both commands, as the seed pages say.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from cdnpanel.errors import InvalidParameter, NotFound
+from cdnpanel.ingest.job import IngestJob, Progress
+from cdnpanel.services._cache import TtlCache
+from cdnpanel.services._clock import Clock
+from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.records import Application
+from cdnpanel.store.usage import ROLES, Server, UsageStore
+
+__all__ = [
+    "METERS",
+    "ROLES",
+    "SERVER_NAME",
+    "Meter",
+    "Period",
+    "UsageService",
+    "format_bytes",
+    "format_count",
+    "format_hours",
+]
+
+SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+_EPOCH = date(1970, 1, 1)
+_DAYS = 30  # video.servers, and usage.summary from a Unix time
+_LAST_UNIX_DAY = (date(9999, 12, 31) - _EPOCH).days - _DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    name: str
+    unit: str  # what `meter record --value` is in
+    kind: str  # counter: records add up; gauge: a record sets the day's level, reports its peak
+    description: str
+
+
+METERS: dict[str, Meter] = {
+    m.name: m
+    for m in (
+        Meter("sql-select", "queries", "counter", "SQL SELECT statements"),
+        Meter("sql-update", "queries", "counter", "SQL UPDATE (and INSERT, DELETE) statements"),
+        Meter("sql-other", "queries", "counter", "other SQL statements"),
+        Meter("sql-replication-bytes", "bytes", "counter", "SQL replication traffic"),
+        Meter("sql-cpu-seconds", "seconds", "counter", "CPU time of the SQL servers"),
+        Meter("php-cpu-seconds", "seconds", "counter", "CPU time of PHP"),
+        Meter("origin-cpu-seconds", "seconds", "counter", "CPU time on the origins"),
+        Meter("origin-processes", "processes", "gauge", "processes on the origins"),
+        Meter("origin-io-transactions", "transactions", "counter", "origin disk I/O operations"),
+        Meter("origin-memory-seconds", "seconds", "counter", "origin memory use"),
+        Meter("origin-disk-bytes", "bytes", "gauge", "origin disk space used"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    first_day: int  # days since 1970-01-01, UTC
+    last_day: int
+
+    @property
+    def days(self) -> range:
+        return range(self.first_day, self.last_day + 1)
+
+
+def day_text(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).isoformat()
+
+
+def day_of(moment: date) -> int:
+    return (moment - _EPOCH).days
+
+
+def parse_day(text: str, param: str = "date") -> date:
+    """``YYYY-MM-DD`` (also ``YYYY-MM``: the month's first day)."""
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d\d", value):
+            return date.fromisoformat(value + "-01")
+        if re.fullmatch(r"\d{4}-\d\d-\d\d", value):
+            return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidParameter(param, f"{text!r} is not a valid date") from None
+    raise InvalidParameter(param, f"{text!r} is not a date: give YYYY-MM-DD (e.g. 2025-01-01)")
+
+
+def _unix_day(seconds: int, param: str) -> int:
+    day = seconds // 86400
+    if not 0 <= day <= _LAST_UNIX_DAY:
+        raise InvalidParameter(param, f"{seconds} is not a Unix time this report can start at")
+    return day
+
+
+class UsageService:
+    def __init__(
+        self,
+        usage: UsageStore,
+        applications: ApplicationStore,
+        *,
+        clock: Clock = time.time,
+        cache_seconds: float = 5.0,
+    ) -> None:
+        self._usage = usage
+        self._applications = applications
+        self._clock = clock
+        self._server_names: TtlCache[int, dict[int, str]] = TtlCache(
+            self._load_server_names, ttl=cache_seconds, clock=clock
+        )
+
+    # -- servers and meters (operators) ----------------------------------------------------
+
+    def add_server(self, name: str, role: str) -> Server:
+        if not SERVER_NAME.fullmatch(name):
+            raise InvalidParameter(
+                "name",
+                "a server name is 1 to 32 letters, digits, '.', '_' or '-' (the short code "
+                "video.servers shows, e.g. HML)",
+            )
+        if role not in ROLES:
+            raise InvalidParameter("role", f"must be one of {', '.join(ROLES)}, not {role!r}")
+        server = self._usage.create_server(name=name, role=role, now=int(self._clock()))
+        self._server_names.forget(0)
+        return server
+
+    def list_servers(self) -> list[Server]:
+        return self._usage.list_servers()
+
+    def server(self, name: str) -> Server:
+        server = self._usage.get_server(name)
+        if server is None:
+            raise NotFound("server", name, scope="(see `cdnpanel server list`)")
+        return server
+
+    def ingest_job(
+        self, server_name: str, *, workers: int | None = None, progress: Progress | None = None
+    ) -> IngestJob:
+        return IngestJob(
+            self._usage,
+            self._applications,
+            self.server(server_name),
+            clock=self._clock,
+            workers=workers,
+            progress=progress,
+        )
+
+    def record_meter(
+        self, account_id: int, meter: str, value: float, *, on: date | None = None
+    ) -> tuple[Meter, date]:
+        kind = METERS.get(meter)
+        if kind is None:
+            raise InvalidParameter("type", f"unknown meter {meter!r}; one of {', '.join(METERS)}")
+        if not (value >= 0 and value < 2**53):  # also refuses NaN
+            raise InvalidParameter("value", f"must be a number from 0 to 2^53, not {value}")
+        when = on or datetime.fromtimestamp(self._clock(), UTC).date()
+        self._usage.record_meter(
+            account_id=account_id,
+            day=day_of(when),
+            meter=meter,
+            value=value,
+            gauge=kind.kind == "gauge",
+        )
+        return kind, when
+
+    def unattributed(self, period: Period) -> list[dict[str, Any]]:
+        names = self._server_names.get(0)
+        return [
+            {
+                "date": day_text(day),
+                "server": names.get(server_id, str(server_id)),
+                "app": app,
+                "bytes_total": sent,
+                "requests_total": count,
+            }
+            for day, server_id, app, sent, count in self._usage.unattributed(
+                first_day=period.first_day, last_day=period.last_day
+            )
+        ]
+
+    # -- video.servers ----------------------------------------------------------------------
+
+    def servers_period(self, starttime: str | int | None) -> Period:
+        """30 days from ``starttime`` (a date or a Unix time), or the last 30 days."""
+        if starttime is None:
+            first = day_of(datetime.fromtimestamp(self._clock(), UTC).date()) - _DAYS + 1
+        elif isinstance(starttime, int):
+            first = _unix_day(starttime, "starttime")
+        else:
+            first = day_of(parse_day(starttime, "starttime"))
+        return Period(first, first + _DAYS - 1)
+
+    def video_servers(
+        self, account_id: int, apps: Sequence[Application], period: Period
+    ) -> list[dict[str, Any]]:
+        """Per day and server, the bytes and requests of these applications together: every
+        day of the period for each server that served them in it, by date then server."""
+        everything = {a.id for a in self._applications.list_for_account(account_id)}
+        chosen = {a.id for a in apps}
+        if chosen == everything:
+            rows = self._usage.account_servers_by_day(
+                account_id, first_day=period.first_day, last_day=period.last_day
+            )
+        else:
+            rows = self._usage.servers_by_day(
+                chosen, first_day=period.first_day, last_day=period.last_day
+            )
+        names = self._server_names.get(0)
+        totals = {(day, server): (sent, count) for day, server, sent, count in rows}
+        servers = sorted({server for _day, server in totals}, key=lambda s: names.get(s, ""))
+        data = []
+        for day in period.days:
+            text = day_text(day)
+            for server in servers:
+                sent, count = totals.get((day, server), (0, 0))
+                data.append(
+                    {
+                        "date": text,
+                        "server": names.get(server, str(server)),
+                        "bytes_total": sent,
+                        "requests_total": count,
+                    }
+                )
+        return data
+
+    def _load_server_names(self, _key: int) -> dict[int, str]:
+        return {s.id: s.name for s in self._usage.list_servers()}
+
+    # -- usage.summary ----------------------------------------------------------------------
+
+    def summary_period(self, starttime: str | int | None) -> Period:
+        """The month ``starttime`` (a date) falls in, 30 days from it (a Unix time), or the
+        current month."""
+        if isinstance(starttime, int):
+            first = _unix_day(starttime, "starttime")
+            return Period(first, first + _DAYS - 1)
+        if starttime is None:
+            month = datetime.fromtimestamp(self._clock(), UTC).date().replace(day=1)
+        else:
+            month = parse_day(starttime, "starttime").replace(day=1)
+        following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return Period(day_of(month), day_of(following) - 1)
+
+    def summary(self, account_id: int, period: Period) -> list[list[Any]]:
+        """The rows of seed 001, in its order: [label, {"v": exact, "f": formatted}]."""
+        window = {"first_day": period.first_day, "last_day": period.last_day}
+        roles = self._usage.totals_by_role(account_id, **window)
+        meters = self._usage.meters(account_id, **window)
+
+        def meter(name: str) -> float | None:
+            found = meters.get(name)
+            if found is None:
+                return None
+            total, peak = found
+            return peak if METERS[name].kind == "gauge" else total
+
+        def number(name: str) -> int:
+            return round(meter(name) or 0)
+
+        bandwidth = [roles.get(role, (0, 0))[0] for role in ROLES]
+        requests = [roles.get(role, (0, 0))[1] for role in ROLES]
+        queries = [number("sql-select"), number("sql-update"), number("sql-other")]
+        rows: list[list[Any]] = []
+        for label, sent in zip(_ROLE_LABELS, bandwidth, strict=True):
+            rows.append([f"{label} Bandwidth:", _bytes(sent)])
+        rows.append(["Total Bandwidth:", _bytes(sum(bandwidth))])
+        for label, count in zip(_ROLE_LABELS, requests, strict=True):
+            rows.append([f"{label} Requests:", _count(count)])
+        rows += [
+            ["Total Requests:", _count(sum(requests))],
+            ["SQL SELECT:", _count(queries[0])],
+            ["SQL UPDATE:", _count(queries[1])],
+            ["SQL OTHER:", _count(queries[2])],
+            ["SQL Replication Bandwidth:", _bytes(number("sql-replication-bytes"))],
+            ["SQL CPU Hours:", _hours(meter("sql-cpu-seconds"))],
+            ["SQL Query Total:", _count(sum(queries))],
+            ["PHP CPU Hours:", _hours(meter("php-cpu-seconds"))],
+            ["Origin CPU Hours:", _hours(meter("origin-cpu-seconds"), missing=_COMING_SOON)],
+            ["Origin Processes:", _count(number("origin-processes"))],
+            ["Origin I/O Transactions:", _count(number("origin-io-transactions"))],
+            ["Origin Memory Seconds:", _count(number("origin-memory-seconds"))],
+            ["Origin Disk:", _bytes(meter("origin-disk-bytes"), missing=_COMING_SOON)],
+        ]
+        return rows
+
+
+_ROLE_LABELS = ("Edge", "CDN", "Origin", "VideoCDN")  # the order of ROLES
+_COMING_SOON = "Coming Soon"  # seed 001: what a row nothing has fed yet shows
+
+
+def _count(value: int) -> dict[str, Any]:
+    return {"v": value, "f": format_count(value)}
+
+
+def _bytes(value: float | None, *, missing: str | None = None) -> dict[str, Any]:
+    if value is None and missing is not None:
+        return {"v": 0, "f": missing}
+    exact = round(value or 0)
+    return {"v": exact, "f": format_bytes(exact)}
+
+
+def _hours(seconds: float | None, *, missing: str | None = None) -> dict[str, Any]:
+    if seconds is None and missing is not None:
+        return {"v": 0, "f": missing}
+    hours = round((seconds or 0) / 3600, 6)
+    return {"v": hours, "f": format_hours(hours)}
+
+
+def format_count(value: int) -> str:
+    """``28,103 `` (the seed's trailing space: a count has no unit)."""
+    return f"{value:,} "
+
+
+_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
+
+
+def format_bytes(value: int) -> str:
+    """Decimal units, as bandwidth is billed: ``0 ``, ``512 B``, ``1.50 GB``."""
+    if value == 0:
+        return "0 "
+    size = float(value)
+    unit = 0
+    while round(size, 2) >= 1000 and unit < len(_BYTE_UNITS) - 1:
+        size /= 1000
+        unit += 1
+    if unit == 0:
+        return f"{value:,} B"
+    return f"{size:,.2f} {_BYTE_UNITS[unit]}"
+
+
+def format_hours(hours: float) -> str:
+    """``0 `` or ``1,234.50 ``."""
+    if hours == 0:
+        return "0 "
+    return f"{hours:,.2f} "
