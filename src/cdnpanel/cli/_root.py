@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cdnpanel.cli import accounts, call, origins, serve
+from cdnpanel.cli import accounts, call, origins, serve, usage
 from cdnpanel.cli._context import CliState, fail
 from cdnpanel.errors import CdnpanelError
 
@@ -41,4 +41,8 @@ main.add_command(accounts.account)
 main.add_command(accounts.key)
 main.add_command(accounts.app)
 main.add_command(origins.origin)
+main.add_command(usage.server)
+main.add_command(usage.ingest)
+main.add_command(usage.meter)
+main.add_command(usage.usage)
 main.add_command(call.call)
