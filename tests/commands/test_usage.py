@@ -50,6 +50,7 @@ def usage_world(origin_world: OriginWorld, tmp_path: Path) -> OriginWorld:
     """demo-origin (tenant) served by HML and ORG; other-origin (other) by HML."""
     services = origin_world.services
     services.applications.create(origin_world.tenant.account.id, "demo-vod")
+    services.applications.create(origin_world.tenant.account.id, "demo-third")
     services.usage.add_server("HML", "edge")
     services.usage.add_server("ORG", "origin")
     edge = tmp_path / "edge.log"
@@ -57,6 +58,7 @@ def usage_world(origin_world: OriginWorld, tmp_path: Path) -> OriginWorld:
         line("01/Nov/2026", "demo-origin", 1000) * 3
         + line("02/Nov/2026", "demo-origin", 2_500_000_000)
         + line("02/Nov/2026", "demo-vod", 7)
+        + line("02/Nov/2026", "demo-third", 11)
         + line("02/Nov/2026", "other-origin", 999_999)
         + line("05/Dec/2026", "demo-origin", 5)
     )
@@ -112,7 +114,14 @@ def test_video_servers_app_forms(call: CallCommand, usage_world: OriginWorld) ->
     both = call("video.servers", app=["demo-origin", "demo-vod"], starttime="2026-11-01")
     ids = call("video.servers", app=[apps["demo-origin"], apps["demo-vod"]], starttime="2026-11-01")
     assert both["data"] == ids["data"]
-    assert rows(both)[("2026-11-02", "HML")] == (2_500_000_007, 2)
+    assert rows(both)[("2026-11-02", "HML")] == (2_500_000_007, 2)  # 2 of 3: all less one
+    assert set(rows(both)) == set(rows(by_name))  # no server row only the third app made
+    every = call(
+        "video.servers", app=["demo-origin", "demo-vod", "demo-third"], starttime="2026-11-01"
+    )
+    assert rows(every)[("2026-11-02", "HML")] == (2_500_000_018, 3)
+    third = call("video.servers", app="demo-third", starttime="2026-11-01")
+    assert rows(third)[("2026-11-02", "HML")] == (11, 1) and len(third["data"]) == 30
     vod = call("video.servers", app="demo-vod", starttime="2026-11-01")
     assert {server for _day, server in rows(vod)} == {"HML"}
     assert rows(vod)[("2026-11-02", "HML")] == (7, 1)
@@ -181,12 +190,12 @@ def test_usage_summary_shape_and_totals(call: CallCommand) -> None:
     vals = answer["data"]["vals"]
     assert [label for label, _cell in vals] == SEED_001_LABELS
     values = dict((label, cell) for label, cell in vals)
-    assert values["Edge Bandwidth:"] == {"v": 2_500_003_007, "f": "2.50 GB"}
+    assert values["Edge Bandwidth:"] == {"v": 2_500_003_018, "f": "2.50 GB"}
     assert values["Origin Bandwidth:"] == {"v": 40, "f": "40 B"}
-    assert values["Total Bandwidth:"] == {"v": 2_500_003_047, "f": "2.50 GB"}
-    assert values["Edge Requests:"] == {"v": 5, "f": "5 "}
+    assert values["Total Bandwidth:"] == {"v": 2_500_003_058, "f": "2.50 GB"}
+    assert values["Edge Requests:"] == {"v": 6, "f": "6 "}
     assert values["Origin Requests:"] == {"v": 2, "f": "2 "}
-    assert values["Total Requests:"] == {"v": 7, "f": "7 "}
+    assert values["Total Requests:"] == {"v": 8, "f": "8 "}
     assert values["Origin CPU Hours:"] == {"v": 0, "f": "Coming Soon"}
     assert values["Origin Disk:"] == {"v": 0, "f": "Coming Soon"}
     assert values["SQL SELECT:"] == {"v": 0, "f": "0 "}

@@ -210,33 +210,43 @@ class UsageService:
     ) -> list[dict[str, Any]]:
         """Per day and server, the bytes and requests of these applications together: every
         day of the period for each server that served them in it, by date then server."""
-        everything = {a.id for a in self._applications.list_for_account(account_id)}
-        chosen = {a.id for a in apps}
-        if chosen == everything:
-            rows = self._usage.account_servers_by_day(
-                account_id, first_day=period.first_day, last_day=period.last_day
-            )
-        else:
-            rows = self._usage.servers_by_day(
-                chosen, first_day=period.first_day, last_day=period.last_day
-            )
+        totals = self._servers_by_day(account_id, {a.id for a in apps}, period)
         names = self._server_names.get(0)
-        totals = {(day, server): (sent, count) for day, server, sent, count in rows}
-        servers = sorted({server for _day, server in totals}, key=lambda s: names.get(s, ""))
+        servers = sorted(
+            ((names.get(server, str(server)), server) for server in {s for _d, s in totals}),
+        )
+        nothing = (0, 0)
         data = []
         for day in period.days:
             text = day_text(day)
-            for server in servers:
-                sent, count = totals.get((day, server), (0, 0))
+            for name, server in servers:
+                sent, count = totals.get((day, server), nothing)
                 data.append(
-                    {
-                        "date": text,
-                        "server": names.get(server, str(server)),
-                        "bytes_total": sent,
-                        "requests_total": count,
-                    }
+                    {"date": text, "server": name, "bytes_total": sent, "requests_total": count}
                 )
         return data
+
+    def _servers_by_day(
+        self, account_id: int, chosen: set[int], period: Period
+    ) -> dict[tuple[int, int], tuple[int, int]]:
+        """(day, server) -> (bytes, requests) of the chosen applications. The cost is the rows
+        read: all of an account's applications come from the account's own rollup, and more
+        than half of them as the account's total less the others'."""
+        window = {"first_day": period.first_day, "last_day": period.last_day}
+        everything = {a.id for a in self._applications.list_for_account(account_id)}
+        if len(chosen) * 2 <= len(everything):
+            rows = self._usage.servers_by_day(chosen, **window)
+            return {(day, server): (sent, count) for day, server, sent, count in rows}
+        rows = self._usage.account_servers_by_day(account_id, **window)
+        totals = {(day, server): (sent, count) for day, server, sent, count in rows}
+        others = everything - chosen
+        if others:
+            for day, server, sent, count in self._usage.servers_by_day(others, **window):
+                left = totals[(day, server)]
+                totals[(day, server)] = (left[0] - sent, left[1] - count)
+            # a row exists only where a request was logged; keep it that way
+            totals = {key: value for key, value in totals.items() if value[1] > 0}
+        return totals
 
     def _load_server_names(self, _key: int) -> dict[int, str]:
         return {s.id: s.name for s in self._usage.list_servers()}
