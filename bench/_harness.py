@@ -59,6 +59,25 @@ def wrk(args: list[str], *, cpu: int = 1) -> str:
     return done.stdout
 
 
+def signed_wrk(
+    base: str,
+    bodies: list[str],
+    workdir: Path,
+    *,
+    seconds: int,
+    connections: int,
+    latency: bool = True,
+    delay_ms: float | None = None,
+) -> str:
+    """wrk posting the pre-signed ``bodies`` (each once, in turn) to ``base``/stable/, with
+    ``delay_ms`` per connection between requests when paced."""
+    body_file = workdir / f"bodies-{time.monotonic_ns()}.txt"
+    body_file.write_text("\n".join(bodies))
+    args = ["-t1", f"-c{connections}", f"-d{seconds}s", *(["--latency"] if latency else [])]
+    pacing = [f"{delay_ms:.3f}"] if delay_ms is not None else []
+    return wrk([*args, "-s", str(SIGNED_LUA), f"{base}/stable/", "--", str(body_file), *pacing])
+
+
 def parse_rps(output: str) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
 

@@ -28,13 +28,13 @@ from pathlib import Path
 
 from _harness import (
     HERE,
-    SIGNED_LUA,
     counted,
     paced_delay_ms,
     parse_percentile,
     parse_rps,
     server,
     signed_bodies,
+    signed_wrk,
     wrk,
 )
 
@@ -104,12 +104,11 @@ def signed_series(
     bodies = signed_bodies(
         key.key.api_key, key.secret, 158, seconds * 3000 + 1000, command=command, params=params
     )
-    body_file = workdir / f"signed-{time.monotonic_ns()}.txt"
-    body_file.write_text("\n".join(bodies))
-    load = ["-c4"] if paced else ["-c1"]
-    pacing = [f"{paced_delay_ms(200, 4):.3f}"] if paced else []
-    target = [f"{base}/stable/", "--", str(body_file), *pacing]
-    return wrk(["-t1", *load, f"-d{seconds}s", "--latency", "-s", str(SIGNED_LUA), *target])
+    if paced:
+        return signed_wrk(
+            base, bodies, workdir, seconds=seconds, connections=4, delay_ms=paced_delay_ms(200, 4)
+        )
+    return signed_wrk(base, bodies, workdir, seconds=seconds, connections=1)
 
 
 def main() -> None:

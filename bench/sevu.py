@@ -29,13 +29,13 @@ from typing import Any
 
 from _harness import (
     HERE,
-    SIGNED_LUA,
     counted,
     paced_delay_ms,
     parse_percentile,
     parse_rps,
     server,
     signed_bodies,
+    signed_wrk,
     wrk,
 )
 
@@ -177,21 +177,7 @@ def signed_run(
 ) -> str:
     key = services.accounts.create_key(158)
     bodies = signed_bodies(key.key.api_key, key.secret, 158, count, command=command, params=params)
-    body_file = workdir / f"bodies-{time.monotonic_ns()}.txt"
-    body_file.write_text("\n".join(bodies))
-    return wrk(
-        [
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(SIGNED_LUA),
-            f"{base}/stable/",
-            "--",
-            str(body_file),
-        ]
-    )
+    return signed_wrk(base, bodies, workdir, seconds=seconds, connections=connections)
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 from _harness import (
-    SIGNED_LUA,
     counted,
     paced_delay_ms,
     parse_percentile,
     parse_rps,
     server,
     signed_bodies,
+    signed_wrk,
     wrk,
 )
 
@@ -85,25 +85,18 @@ def main() -> None:
 
     with server(url, workdir) as base:
         health_rps, signed_rps, bad = [], [], 0
-        for round_number in range(args.rounds):
+        for _round in range(args.rounds):
             health = wrk(
                 ["-t1", f"-c{args.connections}", f"-d{args.seconds}s", f"{base}/health"], cpu=1
             )
             health_rps.append(parse_rps(health))
-            body_file = workdir / f"bodies-{round_number}.txt"
-            body_file.write_text("\n".join(fresh_bodies(services, 150_000)))
-            signed = wrk(
-                [
-                    "-t1",
-                    f"-c{args.connections}",
-                    f"-d{args.seconds}s",
-                    "-s",
-                    str(SIGNED_LUA),
-                    f"{base}/stable/",
-                    "--",
-                    str(body_file),
-                ],
-                cpu=1,
+            signed = signed_wrk(
+                base,
+                fresh_bodies(services, 150_000),
+                workdir,
+                seconds=args.seconds,
+                connections=args.connections,
+                latency=False,
             )
             signed_rps.append(parse_rps(signed))
             bad += failures(signed)
@@ -111,22 +104,13 @@ def main() -> None:
         target = 0.7 * statistics.median(signed_rps)
         connections = 32
         delay_ms = paced_delay_ms(target, connections)
-        body_file = workdir / "bodies-paced.txt"
-        body_file.write_text("\n".join(fresh_bodies(services, 150_000)))
-        paced = wrk(
-            [
-                "-t1",
-                f"-c{connections}",
-                f"-d{args.seconds * 2}s",
-                "--latency",
-                "-s",
-                str(SIGNED_LUA),
-                f"{base}/stable/",
-                "--",
-                str(body_file),
-                f"{delay_ms:.3f}",
-            ],
-            cpu=1,
+        paced = signed_wrk(
+            base,
+            fresh_bodies(services, 150_000),
+            workdir,
+            seconds=args.seconds * 2,
+            connections=connections,
+            delay_ms=delay_ms,
         )
         bad += failures(paced)
 
