@@ -98,7 +98,7 @@ def stack_factory(
         app = services.applications.create(account.id, "demo-origin")
         services.applications.protect(app, protection)
         key = services.accounts.create_key(158)
-        ports = Ports()
+        ports = Ports.free()
         issued = services.origins.add(
             "origin1.test",
             control_url=f"http://127.0.0.1:{ports.control}",

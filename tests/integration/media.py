@@ -12,13 +12,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
@@ -46,9 +46,14 @@ def wait_until(
 
 @dataclass
 class Ports:
-    rtmp: int = field(default_factory=free_port)
-    http: int = field(default_factory=free_port)
-    control: int = field(default_factory=free_port)
+    rtmp: int
+    http: int
+    control: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Three distinct free ports (asked for one at a time, the OS may hand one out twice)."""
+        return cls(*free_ports(3))
 
 
 @dataclass
