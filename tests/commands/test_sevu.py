@@ -210,3 +210,25 @@ def test_errorcount(origin_world: OriginWorld, call: CallCommand) -> None:
     assert call("sevu.errorcount", ip="1.2.3.4/33")["code"] == "0008"
     assert call("sevu.errorcount", ip="198.51.100.0/24")["param"] == "ip"  # one address
     assert call("sevu.errorcount", limit=-1)["code"] == "0008"
+
+
+def test_a_taken_ticket_key_fails_that_request_alone(
+    origin_world: OriginWorld, call: CallCommand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are ~83 random bits; should two ever meet, the second request fails (nothing
+    stored, 0014) and the service's own retry (sevu.request's CLI path) draws another."""
+    import cdnpanel.services.tickets as tickets_module
+
+    monkeypatch.setattr(tickets_module, "new_ticket_key", lambda _videos: "mystream.same.1")
+    first = request(call)
+    assert first["status"] == "success" and first["ticket"]["key"] == "mystream.same.1"
+    second = request(call)
+    assert (second["status"], second["code"]) == ("failure", "0014")
+    assert stored_tickets(origin_world) == 1
+    keys = iter(["mystream.same.1", "mystream.other.2"])
+    monkeypatch.setattr(tickets_module, "new_ticket_key", lambda _videos: next(keys))
+    issued = origin_world.services.tickets.request(
+        origin_world.tenant.account.id, app="demo-origin", video="mystream", password="pw-123456"
+    )
+    assert issued.ticket.key == "mystream.other.2" and issued.ticket.id > 0
+    assert stored_tickets(origin_world) == 2

@@ -90,3 +90,50 @@ async def test_a_failing_commit_reaches_every_waiter_and_the_next_batch_runs(
         await asyncio.gather(*(admission.submit(verified(tenant, n)) for n in range(5)))
         == [True] * 5
     )
+
+
+# -- commands' own writes (sevu.request's new tickets), grouped -------------------------------
+
+
+def prepared_tickets(services: Services, tenant: Tenant, count: int) -> list[tuple[str, object]]:
+    out = []
+    for n in range(count):
+        issued, write = services.tickets.prepare_request(
+            tenant.account.id, app="demo-origin", video=f"cam{n}", password="pw-12345678"
+        )
+        out.append((issued.ticket.key, write))
+    return out
+
+
+def test_command_writes_commit_together_and_each_failure_alone(
+    services: Services, tenant: Tenant
+) -> None:
+    prepared = prepared_tickets(services, tenant, 6)
+    _key, first_write = prepared[0]
+    assert services.db.write_many([first_write]) == [None]  # stored already
+    writes = [write for _key, write in prepared]  # the first one again: its key is taken
+    results = services.db.write_many(writes)  # type: ignore[arg-type]
+    assert [type(r).__name__ if r else None for r in results] == ["Conflict"] + [None] * 5
+    for key, _write in prepared:
+        assert services.tickets.get(tenant.account.id, key).key == key
+    assert services.db.write_many([]) == []
+
+
+async def test_concurrent_sevu_requests_share_commits(
+    services: Services, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_inline if services.db.is_sqlite else run_in_thread
+    batches: list[int] = []
+    write_many = services.db.write_many
+
+    def recording(writes: Sequence[object]) -> list[Exception | None]:
+        batches.append(len(writes))
+        return write_many(writes)  # type: ignore[arg-type]
+
+    group: GroupCommit[object, Exception | None] = GroupCommit(recording, run)
+    prepared = prepared_tickets(services, tenant, 40)
+    results = await asyncio.gather(*(group.submit(write) for _key, write in prepared))
+    assert results == [None] * 40
+    assert sum(batches) == 40 and len(batches) < 40
+    for key, _write in prepared:
+        assert services.tickets.get(tenant.account.id, key).key == key

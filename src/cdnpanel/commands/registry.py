@@ -17,6 +17,7 @@ from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 
 if TYPE_CHECKING:
     from cdnpanel.services.authentication import Caller
+    from cdnpanel.store.database import PendingWrite
     from cdnpanel.wiring import Services
 
 __all__ = ["Answer", "Command", "CommandContext", "Params", "Registry", "command"]
@@ -37,6 +38,9 @@ class Answer:
 
     message: str
     members: Mapping[str, Any] = field(default_factory=dict)
+    write: PendingWrite | None = None
+    """A store write the answer stands on: the endpoint commits it, grouped with other
+    requests' writes in one transaction, and answers only once it has committed."""
 
 
 @dataclass(frozen=True, slots=True)

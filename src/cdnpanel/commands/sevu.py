@@ -54,7 +54,7 @@ def request(context: CommandContext, params: RequestParams) -> Answer:
     expiries = [v for v in (params.expire, params.expires, params.expire_date) if v is not None]
     if len(expiries) > 1 and len(set(expiries)) > 1:
         raise InvalidParameter("expire", "expire, expires and expire_date disagree: send one")
-    issued = context.services.tickets.request(
+    issued, write = context.services.tickets.prepare_request(
         context.caller.account_id,
         app=params.app,
         video=params.video,
@@ -64,7 +64,9 @@ def request(context: CommandContext, params: RequestParams) -> Answer:
         expire=expiries[0] if expiries else None,
     )
     return Answer(
-        "Ticket created", {"ticket": _ticket_fields(issued.ticket, password=issued.password)}
+        "Ticket created",
+        {"ticket": _ticket_fields(issued.ticket, password=issued.password)},
+        write=write,
     )
 
 

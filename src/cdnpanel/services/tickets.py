@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cdnpanel.errors import Conflict, InvalidParameter, NotFound
 from cdnpanel.services._cache import TtlCache
@@ -26,6 +27,7 @@ from cdnpanel.services.ticket_rules import (
     parse_patterns,
 )
 from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.database import PendingWrite
 from cdnpanel.store.records import Ticket
 from cdnpanel.store.tickets import (
     Attempt,
@@ -75,7 +77,56 @@ class TicketService:
         uses: int = 0,
         expire: int | str | None = None,
     ) -> IssuedTicket:
-        """Issue a ticket; every parameter is checked, nothing is stored on a refusal."""
+        """Issue a ticket now; every parameter is checked, nothing is stored on a refusal."""
+        fields, videos = self._ticket_fields(account_id, app, video, password, ip, uses, expire)
+        for _ in range(5):  # a collision of ~83 random bits: practically never
+            try:
+                ticket = self._tickets.create(**fields, key=new_ticket_key(videos))
+            except Conflict:
+                continue
+            return IssuedTicket(ticket, password)
+        raise Conflict("could not make a unique ticket key; retry")
+
+    def prepare_request(
+        self,
+        account_id: int,
+        *,
+        app: str,
+        video: str,
+        password: str,
+        ip: str | None = None,
+        uses: int = 0,
+        expire: int | str | None = None,
+    ) -> tuple[IssuedTicket, PendingWrite]:
+        """A ticket checked and made, and its insert for the caller to commit (sevu.request
+        commits it grouped with other requests' writes). The ticket's ``id`` is 0: it is not
+        stored until the write has run."""
+        fields, videos = self._ticket_fields(account_id, app, video, password, ip, uses, expire)
+        key = new_ticket_key(videos)
+        write = self._tickets.insert(**fields, key=key)
+        ticket = Ticket(
+            id=0,
+            key=key,
+            ip_bound="",
+            used=0,
+            used_at=None,
+            revoked_at=None,
+            **fields,
+        )
+        return IssuedTicket(ticket, password), write
+
+    def _ticket_fields(
+        self,
+        account_id: int,
+        app: str,
+        video: str,
+        password: str,
+        ip: str | None,
+        uses: int,
+        expire: int | str | None,
+    ) -> tuple[dict[str, Any], Patterns]:
+        """The stored fields of a new ticket (all but its key) and its video patterns (its key's
+        prefix); raises on any bad parameter."""
         apps = parse_patterns(app, "app")
         videos = parse_patterns(video, "video")
         self._check_own_applications(account_id, apps)
@@ -85,24 +136,17 @@ class TicketService:
         if not password or len(password) > _MAX_PASS or not password.isprintable():
             raise InvalidParameter("pass", f"must be 1 to {_MAX_PASS} printable characters")
         now = int(self._clock())
-        expires_at = parse_expiry(expire, now=now)
-        for _ in range(5):  # a collision of ~83 random bits: practically never
-            try:
-                ticket = self._tickets.create(
-                    account_id=account_id,
-                    key=new_ticket_key(videos),
-                    pass_hash=hash_pass(self._tickets.pass_key(), password),
-                    apps=apps.text,
-                    videos=videos.text,
-                    ip="|".join(e.text for e in entries),
-                    uses=uses,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-            except Conflict:
-                continue
-            return IssuedTicket(ticket, password)
-        raise Conflict("could not make a unique ticket key; retry")
+        fields = {
+            "account_id": account_id,
+            "pass_hash": hash_pass(self._tickets.pass_key(), password),
+            "apps": apps.text,
+            "videos": videos.text,
+            "ip": "|".join(e.text for e in entries),
+            "uses": uses,
+            "created_at": now,
+            "expires_at": parse_expiry(expire, now=now),
+        }
+        return fields, videos
 
     def get(self, account_id: int, key: str) -> Ticket:
         """The account's ticket with this key; another account's looks exactly like none."""

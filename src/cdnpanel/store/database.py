@@ -9,7 +9,7 @@ surprises. PostgreSQL (shared, for several API nodes) gets the same interface.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,11 @@ from cdnpanel.errors import StoreUnavailable
 if TYPE_CHECKING:
     from cdnpanel.store.prepared import Prepared
 
-__all__ = ["Database"]
+__all__ = ["Database", "PendingWrite"]
+
+PendingWrite = Callable[[Connection], None]
+"""A write prepared by a service, run later on a write transaction's connection, possibly
+together with other requests' (``Database.write_many``)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -79,6 +83,28 @@ class Database:
             if self.is_sqlite:
                 _driver_begin(conn, "BEGIN IMMEDIATE")
             yield conn
+
+    def write_many(self, writes: Sequence[PendingWrite]) -> list[Exception | None]:
+        """Run the writes in one transaction: one commit for all. When that fails, each runs in
+        a transaction of its own, so one failing write (a taken key) fails alone; the result
+        says, per write, what went wrong (None: committed)."""
+        try:
+            with self.write() as conn:
+                for run in writes:
+                    run(conn)
+            return [None] * len(writes)
+        except Exception as exc:  # handed to the writes' requesters
+            if len(writes) == 1:
+                return [exc]
+        results: list[Exception | None] = []
+        for run in writes:
+            try:
+                with self.write() as conn:
+                    run(conn)
+                results.append(None)
+            except Exception as exc:  # handed to the write's own requester
+                results.append(exc)
+        return results
 
     def query(self, statement: Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run one prepared read on its own: one statement is its own consistent snapshot.

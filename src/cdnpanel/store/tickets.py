@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, literal_column, select, update
-from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store._dialect import insert_or_add
-from cdnpanel.store.database import Database
+from cdnpanel.store.database import Database, PendingWrite
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.records import Ticket
 from cdnpanel.store.tables import (
@@ -224,7 +223,15 @@ class TicketStore:
             self._pass_key = bytes(value)
         return self._pass_key
 
-    def create(
+    def create(self, **values: Any) -> Ticket:
+        """Store a new ticket now (see ``insert`` for the fields)."""
+        ticket_id: list[int] = []
+        write = self.insert(**values, ticket_id=ticket_id)
+        with self._db.write() as conn:
+            write(conn)
+        return _new_ticket(ticket_id[0], values)
+
+    def insert(
         self,
         *,
         account_id: int,
@@ -236,7 +243,11 @@ class TicketStore:
         uses: int,
         created_at: int,
         expires_at: int,
-    ) -> Ticket:
+        ticket_id: list[int] | None = None,
+    ) -> PendingWrite:
+        """The insert of a new ticket, for a write transaction to run (alone, or grouped with
+        other requests' writes); it raises Conflict when the key is taken, and appends the new
+        row's id to ``ticket_id`` when given."""
         values = {
             "account_id": account_id,
             "key": key,
@@ -248,27 +259,16 @@ class TicketStore:
             "created_at": created_at,
             "expires_at": expires_at,
         }
-        try:
-            with self._db.write() as conn:
-                ((ticket_id,),) = _INSERT_TICKET.rows(conn, values)
-        except IntegrityError:
-            raise Conflict("a ticket with that key exists already") from None
-        return Ticket(
-            id=ticket_id,
-            account_id=account_id,
-            key=key,
-            pass_hash=pass_hash,
-            apps=apps,
-            videos=videos,
-            ip=ip,
-            ip_bound="",
-            uses=uses,
-            used=0,
-            created_at=created_at,
-            used_at=None,
-            expires_at=expires_at,
-            revoked_at=None,
-        )
+
+        def write(conn: Connection) -> None:
+            try:
+                ((new_id,),) = _INSERT_TICKET.rows(conn, values)
+            except conn.dialect.loaded_dbapi.IntegrityError:  # the driver's: a prepared statement
+                raise Conflict("a ticket with that key exists already") from None
+            if ticket_id is not None:
+                ticket_id.append(new_id)
+
+        return write
 
     def get_by_key(self, key: str) -> Ticket | None:
         rows = self._db.query(_BY_KEY, {"key": key})
@@ -470,4 +470,24 @@ def _ticket(row: Row[Any]) -> Ticket:
         used_at=row.used_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+    )
+
+
+def _new_ticket(ticket_id: int, values: dict[str, Any]) -> Ticket:
+    """The record of a ticket just inserted with ``values``."""
+    return Ticket(
+        id=ticket_id,
+        account_id=values["account_id"],
+        key=values["key"],
+        pass_hash=values["pass_hash"],
+        apps=values["apps"],
+        videos=values["videos"],
+        ip=values["ip"],
+        ip_bound="",
+        uses=values["uses"],
+        used=0,
+        created_at=values["created_at"],
+        used_at=None,
+        expires_at=values["expires_at"],
+        revoked_at=None,
     )

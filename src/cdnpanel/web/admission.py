@@ -1,12 +1,13 @@
 """Group commit: work submitted while a commit runs waits for the next one, which takes all of it.
 
 Replay claims (every signed request writes its nonce, so that protection holds across workers
-and nodes) and ticket admissions (a new SEVU session takes a use, binds an address and opens the
-session) both write on the hot path. One commit per item would make the commit the server's
-ceiling; instead, items submitted while a commit is under way wait for the next one, and that
-one handles them all in one transaction. Under light load a batch is one item and nothing waits;
-under heavy load a commit's cost is shared by the batch. Each submitter is answered only after
-the transaction holding its item has committed.
+and nodes), ticket admissions (a new SEVU session takes a use, binds an address and opens the
+session) and commands' own writes (sevu.request's new ticket) all write on the hot path. One
+commit per item would make the commit the server's ceiling; instead, items submitted while a
+commit is under way wait for the next one, and that one handles them all in one transaction.
+Under light load a batch is one item and nothing waits; under heavy load a commit's cost is
+shared by the batch. Each submitter is answered only after the transaction holding its item
+has committed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 body -> form.read_json_text -> request.parse_request -> Authenticator.verify
      -> GroupCommit.submit (nonce claims, one commit per batch)
-     -> Registry.get(command).run -> envelope.encode_success / encode_failure
+     -> Registry.get(command).run
+     -> GroupCommit.submit (the command's own write, if any, one commit per batch)
+     -> envelope.encode_success / encode_failure
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cdnpanel.errors import (
 from cdnpanel.protocol import envelope, form
 from cdnpanel.protocol.request import parse_request
 from cdnpanel.services.authentication import Verified
+from cdnpanel.store.database import PendingWrite
 from cdnpanel.web.admission import GroupCommit
 from cdnpanel.wiring import Services
 
@@ -69,6 +72,10 @@ class CommandEndpoint:
         self._max_body = services.settings.max_body_bytes
         self._admission: GroupCommit[Verified, bool] = GroupCommit(
             services.authenticator.admit, run_blocking
+        )
+        # Commands' own writes (a new ticket), many requests' in one transaction.
+        self._writes: GroupCommit[PendingWrite, Exception | None] = GroupCommit(
+            services.db.write_many, run_blocking
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,6 +122,10 @@ class CommandEndpoint:
         context = CommandContext(verified.caller, self._services)
         run = run_in_thread if command.blocking_io else self._run_blocking
         answer = await run(lambda: command.run(context, request.params))
+        if answer.write is not None:
+            failed = await self._writes.submit(answer.write)
+            if failed is not None:
+                raise failed
         return envelope.encode_success(
             answer.message, answer.members, elapsed=time.perf_counter() - started
         )
