@@ -119,7 +119,7 @@ class LogSource:
         reader = self._raw_reader()
         self._reader = reader
         while len(self._head) < FIRST_LINE_LIMIT and b"\n" not in self._head:
-            block = self._read(reader, CHUNK_BYTES)
+            block = reader.read(CHUNK_BYTES)
             if not block:
                 break
             self._head += block
@@ -130,7 +130,7 @@ class LogSource:
         try:
             if head:
                 yield head
-            while block := self._read(reader, CHUNK_BYTES):
+            while block := reader.read(CHUNK_BYTES):
                 yield block
         finally:
             if reader is not self._stream:
@@ -142,9 +142,6 @@ class LogSource:
         if self.compressed:
             return _Gunzip(self.path, self)  # type: ignore[return-value]
         return open(self.path, "rb")  # closed by _blocks
-
-    def _read(self, reader: BinaryIO, size: int) -> bytes:
-        return reader.read(size)
 
 
 class _Gunzip:

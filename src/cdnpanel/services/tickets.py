@@ -35,6 +35,7 @@ from cdnpanel.store.tickets import (
     SessionRequest,
     TicketStore,
     Verdict,
+    new_ticket_record,
 )
 
 __all__ = ["IssuedTicket", "TicketService"]
@@ -104,15 +105,7 @@ class TicketService:
         fields, videos = self._ticket_fields(account_id, app, video, password, ip, uses, expire)
         key = new_ticket_key(videos)
         write = self._tickets.insert(**fields, key=key)
-        ticket = Ticket(
-            id=0,
-            key=key,
-            ip_bound="",
-            used=0,
-            used_at=None,
-            revoked_at=None,
-            **fields,
-        )
+        ticket = new_ticket_record(0, {**fields, "key": key})
         return IssuedTicket(ticket, password), write
 
     def _ticket_fields(

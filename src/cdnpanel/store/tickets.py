@@ -10,7 +10,7 @@ by many first plays admits exactly one, on any number of workers and nodes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -30,7 +30,14 @@ from cdnpanel.store.tables import (
 )
 from cdnpanel.store.viewers import StreamKey, ViewerStore
 
-__all__ = ["Attempt", "AttemptFilter", "SessionRequest", "TicketStore", "Verdict"]
+__all__ = [
+    "Attempt",
+    "AttemptFilter",
+    "SessionRequest",
+    "TicketStore",
+    "Verdict",
+    "new_ticket_record",
+]
 
 _BY_KEY = Prepared(select(tickets).where(tickets.c.key == bindparam("key")))
 # Admission: the ticket locked for the rest of the transaction (no-op on SQLite, whose
@@ -229,7 +236,7 @@ class TicketStore:
         write = self.insert(**values, ticket_id=ticket_id)
         with self._db.write() as conn:
             write(conn)
-        return _new_ticket(ticket_id[0], values)
+        return new_ticket_record(ticket_id[0], values)
 
     def insert(
         self,
@@ -473,8 +480,9 @@ def _ticket(row: Row[Any]) -> Ticket:
     )
 
 
-def _new_ticket(ticket_id: int, values: dict[str, Any]) -> Ticket:
-    """The record of a ticket just inserted with ``values``."""
+def new_ticket_record(ticket_id: int, values: Mapping[str, Any]) -> Ticket:
+    """The record of a new ticket inserted with ``values`` (``insert``'s fields); ``ticket_id``
+    0 while it is not stored yet."""
     return Ticket(
         id=ticket_id,
         account_id=values["account_id"],
