@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 
 import click
@@ -247,11 +247,11 @@ def meter() -> None:
     """Usage no access log feeds (SQL, PHP, origin CPU, memory, I/O, disk)."""
 
 
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
     if value is None:
         return None
     try:
-        return datetime.combine(parse_day(value), datetime.min.time(), UTC)
+        return parse_day(value)
     except InvalidParameter as exc:
         raise click.BadParameter(exc.message) from None
 
@@ -264,14 +264,10 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 @click.option("--value", type=float, required=True, help="The amount, in the meter's unit.")
 @click.option("--date", "on", callback=_date, help="The UTC day (YYYY-MM-DD; default today).")
 @pass_state
-def meter_record(
-    state: CliState, cdn: int, meter_type: str, value: float, on: datetime | None
-) -> None:
+def meter_record(state: CliState, cdn: int, meter_type: str, value: float, on: date | None) -> None:
     """Record usage for an account's day: counters add up, gauges set the day's level."""
     account = state.services.accounts.get_account(cdn)
-    kind, day = state.services.usage.record_meter(
-        account.id, meter_type, value, on=on.date() if on else None
-    )
+    kind, day = state.services.usage.record_meter(account.id, meter_type, value, on=on)
     verb = "set to" if kind.kind == "gauge" else "added"
     click.echo(f"{kind.name} for cdn {cdn} on {day.isoformat()}: {value:g} {kind.unit} {verb}")
 

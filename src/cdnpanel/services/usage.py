@@ -124,6 +124,9 @@ class UsageService:
             self._load_server_names, ttl=cache_seconds, clock=clock
         )
 
+    def _today(self) -> date:
+        return datetime.fromtimestamp(self._clock(), UTC).date()
+
     # -- servers and meters (operators) ----------------------------------------------------
 
     def add_server(self, name: str, role: str) -> Server:
@@ -168,7 +171,7 @@ class UsageService:
             raise InvalidParameter("type", f"unknown meter {meter!r}; one of {', '.join(METERS)}")
         if not (value >= 0 and value < 2**53):  # also refuses NaN
             raise InvalidParameter("value", f"must be a number from 0 to 2^53, not {value}")
-        when = on or datetime.fromtimestamp(self._clock(), UTC).date()
+        when = on or self._today()
         self._usage.record_meter(
             account_id=account_id,
             day=day_of(when),
@@ -198,7 +201,7 @@ class UsageService:
     def servers_period(self, starttime: str | int | None) -> Period:
         """30 days from ``starttime`` (a date or a Unix time), or the last 30 days."""
         if starttime is None:
-            first = day_of(datetime.fromtimestamp(self._clock(), UTC).date()) - _DAYS + 1
+            first = day_of(self._today()) - _DAYS + 1
         elif isinstance(starttime, int):
             first = _unix_day(starttime, "starttime")
         else:
@@ -233,20 +236,26 @@ class UsageService:
         read: all of an account's applications come from the account's own rollup, and more
         than half of them as the account's total less the others'."""
         window = {"first_day": period.first_day, "last_day": period.last_day}
-        everything = {a.id for a in self._applications.list_for_account(account_id)}
-        if len(chosen) * 2 <= len(everything):
-            rows = self._usage.servers_by_day(chosen, **window)
-            return {(day, server): (sent, count) for day, server, sent, count in rows}
+        if len(chosen) > 1:  # one application's rows are never more than the account's
+            everything = {a.id for a in self._applications.list_for_account(account_id)}
+            if len(chosen) * 2 > len(everything):
+                return self._all_less(account_id, everything - chosen, window)
+        rows = self._usage.servers_by_day(chosen, **window)
+        return {(day, server): (sent, count) for day, server, sent, count in rows}
+
+    def _all_less(
+        self, account_id: int, others: set[int], window: dict[str, int]
+    ) -> dict[tuple[int, int], tuple[int, int]]:
+        """The account's totals by day and server, less those of the ``others``."""
         rows = self._usage.account_servers_by_day(account_id, **window)
         totals = {(day, server): (sent, count) for day, server, sent, count in rows}
-        others = everything - chosen
-        if others:
-            for day, server, sent, count in self._usage.servers_by_day(others, **window):
-                left = totals[(day, server)]
-                totals[(day, server)] = (left[0] - sent, left[1] - count)
-            # a row exists only where a request was logged; keep it that way
-            totals = {key: value for key, value in totals.items() if value[1] > 0}
-        return totals
+        if not others:
+            return totals
+        for day, server, sent, count in self._usage.servers_by_day(others, **window):
+            left = totals[(day, server)]
+            totals[(day, server)] = (left[0] - sent, left[1] - count)
+        # a row exists only where a request was logged; keep it that way
+        return {key: value for key, value in totals.items() if value[1] > 0}
 
     def _load_server_names(self, _key: int) -> dict[int, str]:
         return {s.id: s.name for s in self._usage.list_servers()}
@@ -260,7 +269,7 @@ class UsageService:
             first = _unix_day(starttime, "starttime")
             return Period(first, first + _DAYS - 1)
         if starttime is None:
-            month = datetime.fromtimestamp(self._clock(), UTC).date().replace(day=1)
+            month = self._today().replace(day=1)
         else:
             month = parse_day(starttime, "starttime").replace(day=1)
         following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
