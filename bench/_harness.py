@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -19,10 +20,29 @@ from urllib.parse import quote
 
 import httpx
 
+from cdnpanel.config import Settings
 from cdnpanel.protocol.signing import attach_signature, encode_php_json, sign
+from cdnpanel.store.records import Account
+from cdnpanel.wiring import Services, build_services
 
 HERE = Path(__file__).resolve().parent
 SIGNED_LUA = HERE / "signed_bodies.lua"
+
+
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: run scripts/bench")
+
+
+def bench_database(workdir: Path, name: str = "bench") -> tuple[str, Services, Account]:
+    """A fresh SQLite database ``workdir/name.db`` holding the account 158 ("bench"): its
+    URL, services on it, and the account."""
+    path = workdir / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    services = build_services(Settings(database_url=url))
+    return url, services, services.accounts.create_account("bench", cdn_id=158)
 
 
 def signed_bodies(

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -33,7 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness import parse_percentile, parse_rps, server, signed_bodies, signed_wrk
+from _harness import (
+    bench_database,
+    parse_percentile,
+    parse_rps,
+    require_wrk,
+    server,
+    signed_bodies,
+    signed_wrk,
+)
 from loggen import generate
 
 from cdnpanel.config import Settings
@@ -53,12 +60,7 @@ def timed(argv: list[str], **kwargs: Any) -> tuple[float, str]:
 
 def fresh_database(workdir: Path, name: str) -> str:
     """A new SQLite database with the generator's applications and the server HML."""
-    path = workdir / f"{name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{path}"
-    services = build_services(Settings(database_url=url))
-    account = services.accounts.create_account("bench", cdn_id=158)
+    url, services, account = bench_database(workdir, name)
     for app in ("demo-origin", "demo-vod", "news-live", "sports-hd"):
         services.applications.create(account.id, app)
     services.usage.add_server("HML", "edge")
@@ -212,8 +214,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", type=Path, help="keep generated logs here between runs")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: run scripts/bench")
+    require_wrk()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cdnpanel-bench-ingest-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"access-{args.gb:g}g.log"

@@ -19,19 +19,19 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _harness import (
     HERE,
+    bench_database,
     counted,
     paced_delay_ms,
     parse_percentile,
     parse_rps,
+    require_wrk,
     server,
     signed_bodies,
     signed_wrk,
@@ -39,10 +39,9 @@ from _harness import (
 )
 
 from cdnpanel.commands.registry import CommandContext
-from cdnpanel.config import Settings
 from cdnpanel.services.authentication import Caller
 from cdnpanel.store.viewers import HlsTouch, StreamKey
-from cdnpanel.wiring import Services, build_registry, build_services
+from cdnpanel.wiring import Services, build_registry
 
 HLS_LUA = HERE / "hls_checks.lua"
 HOOK = "/hooks/origins/origin1.bench/hls"
@@ -117,12 +116,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sessions", type=int, default=100_000)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: run scripts/bench")
+    require_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="cdnpanel-bench-"))
-    url = f"sqlite:///{workdir}/bench.db"
-    services = build_services(Settings(database_url=url))
-    account = services.accounts.create_account("bench", cdn_id=158)
+    url, services, account = bench_database(workdir)
     app = services.applications.create(account.id, "demo-origin")
     issued = services.origins.add("origin1.bench", control_url="http://127.0.0.1:9")
     services.origins.assign(app, "origin1.bench")

@@ -19,9 +19,7 @@ import argparse
 import os
 import random
 import re
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,19 +27,20 @@ from typing import Any
 
 from _harness import (
     HERE,
+    bench_database,
     counted,
     paced_delay_ms,
     parse_percentile,
     parse_rps,
+    require_wrk,
     server,
     signed_bodies,
     signed_wrk,
     wrk,
 )
 
-from cdnpanel.config import Settings
 from cdnpanel.store.tickets import Attempt
-from cdnpanel.wiring import Services, build_services
+from cdnpanel.wiring import Services
 
 USHER_LUA = HERE / "usher_checks.lua"
 HOOK = "/hooks/origins/origin1.bench/hls"
@@ -185,12 +184,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--attempts", type=int, default=1_000_000)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: run scripts/bench")
+    require_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="cdnpanel-bench-"))
-    url = f"sqlite:///{workdir}/bench.db"
-    services = build_services(Settings(database_url=url))
-    account = services.accounts.create_account("bench", cdn_id=158)
+    url, services, account = bench_database(workdir)
     app = services.applications.create(account.id, "demo-origin")
     services.applications.create(account.id, "demo-vod")
     issued = services.origins.add("origin1.bench", control_url="http://127.0.0.1:9")

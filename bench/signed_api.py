@@ -13,27 +13,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _harness import (
+    bench_database,
     counted,
     paced_delay_ms,
     parse_percentile,
     parse_rps,
+    require_wrk,
     server,
     signed_bodies,
     signed_wrk,
     wrk,
 )
 
-from cdnpanel.config import Settings
 from cdnpanel.web.endpoint import CommandEndpoint, run_inline
-from cdnpanel.wiring import build_registry, build_services
+from cdnpanel.wiring import build_registry
 
 
 def fresh_bodies(services, count: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -74,12 +73,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: run scripts/bench")
+    require_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="cdnpanel-bench-"))
-    url = f"sqlite:///{workdir}/bench.db"
-    services = build_services(Settings(database_url=url))
-    account = services.accounts.create_account("bench", cdn_id=158)
+    url, services, account = bench_database(workdir)
     for name in ("demo-origin", "demo-vod", "demo-live"):
         services.applications.create(account.id, name)
 
