@@ -29,6 +29,8 @@ ENVELOPE_FIELDS = frozenset(
 )
 _MAX_NONCE = 64
 _REQUIRED = ("command", "cdn", "api_key", "timestamp", SIGNATURE_MEMBER)
+_REQUIRED_AS_SENT = frozenset(_REQUIRED)  # the common case: 'cdn' itself, not 'cdn_id'
+_QUOTED_ENVELOPE_NAMES = tuple(f'"{name}"' for name in ENVELOPE_FIELDS)
 _MAX_NAME = 128
 _MAX_INT = 2**31 - 1
 
@@ -56,11 +58,13 @@ class SignedRequest:
 def parse_request(text: str) -> SignedRequest:
     """Read the envelope out of the JSON text; raise what a client must fix, naming it."""
     members = _load_object(text)
-    present = members.keys() | ({"cdn"} if "cdn_id" in members else set())
-    missing = [name for name in _REQUIRED if name not in present]
-    if missing:
-        raise MissingFields(missing)
-    _check_nonce(members.get(NONCE_MEMBER))
+    if not members.keys() >= _REQUIRED_AS_SENT:
+        present = members.keys() | ({"cdn"} if "cdn_id" in members else set())
+        missing = [name for name in _REQUIRED if name not in present]
+        if missing:
+            raise MissingFields(missing)
+    if NONCE_MEMBER in members:
+        _check_nonce(members[NONCE_MEMBER])
     return SignedRequest(
         text=text,
         members=members,
@@ -100,7 +104,7 @@ def _load_object(text: str) -> dict[str, Any]:
         raise MalformedRequest(f"The request is not valid JSON: {exc}") from None
     if not isinstance(members, dict):
         raise MalformedRequest(f"The request JSON must be an object, not {type(members).__name__}")
-    if any(text.count(f'"{name}"') > 1 for name in ENVELOPE_FIELDS):
+    if any(text.count(name) > 1 for name in _QUOTED_ENVELOPE_NAMES):
         _refuse_duplicate_envelope_members(text)
     return members
 
@@ -150,6 +154,9 @@ def _whole_number(value: object, name: str) -> int:
 
 
 def _cdn(members: dict[str, Any]) -> int:
+    cdn = members.get("cdn")
+    if type(cdn) is int and 0 < cdn <= _MAX_INT and "cdn_id" not in members:
+        return cdn  # what nearly every client sends
     values = {_whole_number(members[n], n) for n in ("cdn", "cdn_id") if n in members}
     if len(values) > 1:
         raise InvalidParameter("cdn", "'cdn' and 'cdn_id' name different accounts")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -32,8 +33,9 @@ __all__ = [
 
 SIGNATURE_MEMBER = "signature"
 _DIGEST_SIZE = hashlib.sha256().digest_size
-# The member's value is a JSON string: any run of non-quote characters or escapes.
-_MEMBER_VALUE = r'"(?:[^"\\]|\\.)*"'
+# The member's value is a JSON string: runs of plain characters between escapes (written
+# unrolled: an alternation per character made the cut cost 4 µs instead of 1).
+_MEMBER_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _TRAILING_MEMBER = re.compile(r',\s*"signature"\s*:\s*' + _MEMBER_VALUE + r"\s*(?=\}\s*$)")
 _ANY_MEMBER = re.compile(r'"signature"\s*:\s*' + _MEMBER_VALUE)
 _BASE64_ALPHABET = re.compile(rb"[A-Za-z0-9+/]*")
@@ -79,9 +81,10 @@ def decode_signature(value: object) -> bytes:
             "Failed HMAC-SHA256 Signature: 'signature' is not standard base64 "
             "(send base64 of the raw 32-byte HMAC-SHA256, not hex)"
         )
+    # The alphabet is checked above; strict_mode also refuses a wrong final padding.
     try:
-        digest = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        digest = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
+    except binascii.Error:
         raise MalformedSignature(
             "Failed HMAC-SHA256 Signature: 'signature' is not base64"
         ) from None
@@ -130,9 +133,17 @@ def verify(candidates: Iterable[str], secret: str, signature: bytes) -> bool:
     Each comparison is constant-time; the number of candidates tried depends only on the
     request, never on the secret.
     """
-    key = secret.encode("utf-8")
+    keyed = _keyed(secret)
     for text in candidates:
-        expected = hmac.digest(key, text.encode("utf-8"), "sha256")
-        if hmac.compare_digest(expected, signature):
+        mac = keyed.copy()
+        mac.update(text.encode("utf-8"))
+        if hmac.compare_digest(mac.digest(), signature):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC already keyed with ``secret``, to copy per message: OpenSSL 3 sets up a key in
+    about a microsecond, a third of a whole one-shot ``hmac.digest`` of a request."""
+    return hmac.new(secret.encode("utf-8"), digestmod="sha256")
