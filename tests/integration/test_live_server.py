@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cdnpanel.client import Client, TimestampError
+from cdnpanel.client import AuthenticationError, Client, TimestampError
 from cdnpanel.config import Settings
 from cdnpanel.wiring import build_services
 from tests.client_styles import envelope, php_wire, urlencoded
@@ -179,3 +180,37 @@ def test_server_log_never_holds_secrets_or_signatures(server: LiveServer, provis
     assert "POST /stable/" in log
     assert issued.secret not in log
     assert json.loads(wire)["signature"] not in log
+
+
+def test_changes_made_by_the_cli_reach_the_very_next_request(
+    live_server_factory: Callable[..., LiveServer], database_url: str, provisioned: Any
+) -> None:
+    # The server keeps key and application reads until the database changes: another process's
+    # commit (here the CLI's) must reach every worker's next request.
+    _services, issued = provisioned
+    server = live_server_factory(database_url, workers=2)
+
+    def cli(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "cdnpanel", "--db", database_url, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def getapps() -> list[str]:
+        # A new connection each time, so the calls spread over both workers.
+        with Client(f"{server.url}/stable/", 158, issued.key.api_key, issued.secret) as client:
+            return [a["name"] for a in client.video.getapps()["data"]]
+
+    for _ in range(8):  # the workers have read (and kept) the key and the applications
+        assert getapps() == ["demo-origin", "demo-vod"]
+    cli("app", "create", "--cdn", "158", "--name", "added-by-cli")
+    for _ in range(8):
+        assert getapps() == ["demo-origin", "demo-vod", "added-by-cli"]
+    cli("key", "revoke", "--cdn", "158", issued.key.api_key)
+    for _ in range(8):
+        with pytest.raises(AuthenticationError):
+            getapps()

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from cdnpanel.errors import Conflict
+from cdnpanel.store import database as database_module
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
@@ -174,3 +175,38 @@ def test_prepared_reads_work_from_several_threads(db: Database) -> None:
     for t in threads:
         t.join()
     assert seen == [["one"]] * 4
+
+
+def test_reads_after_a_consistent_scope_see_what_another_connection_committed(
+    db: Database, database_url: str
+) -> None:
+    other = Database(database_url)
+    try:
+        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+        keys, apps = KeyStore(db), ApplicationStore(db)
+        keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+        with db.consistent_reads():
+            assert keys.find_active_credential("K" * 32) is not None
+            ApplicationStore(other).create(account_id=account.id, name="late", now=2)
+            # Read first here, after the other commit: fresh, whatever the scope's check saw.
+            assert [a.name for a in apps.list_for_account(account.id)] == ["late"]
+            KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
+        assert keys.find_active_credential("K" * 32) is None
+        ApplicationStore(other).create(account_id=account.id, name="later", now=3)
+        assert [a.name for a in apps.list_for_account(account.id)] == ["late", "later"]
+    finally:
+        other.dispose()
+
+
+def test_cached_reads_stay_right_past_the_cache_bound(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database_module, "READ_CACHE_SIZE", 2)
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    keys = KeyStore(db)
+    for i in range(5):
+        keys.create(account_id=account.id, api_key=f"K{i}", secret=f"s{i}", label="", now=1)
+    for _ in range(2):
+        secrets = [keys.find_active_credential(f"K{i}") for i in range(5)]
+        assert [c.secret if c else None for c in secrets] == [f"s{i}" for i in range(5)]
+    assert keys.find_active_credential("K9") is None

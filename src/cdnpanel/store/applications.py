@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store.database import Database
-from cdnpanel.store.prepared import Prepared
+from cdnpanel.store.prepared import CachedRead, Prepared
 from cdnpanel.store.records import Application
 from cdnpanel.store.tables import applications
 
@@ -23,27 +24,37 @@ _COLUMNS = (
     applications.c.origin_id,
     applications.c.protection,
 )
-# video.getapps and every command that resolves `app` run this.
-_ACCOUNT_APPLICATIONS = Prepared(
+
+
+def _applications(rows: list[tuple[Any, ...]]) -> tuple[Application, ...]:
+    return tuple(Application(*row) for row in rows)
+
+
+# video.getapps and every command that resolves `app` run these three; on SQLite their values
+# are kept until the database changes (Database.cached).
+_ACCOUNT_APPLICATIONS = CachedRead(
     select(*_COLUMNS)
     .where(applications.c.account_id == bindparam("account_id"))
-    .order_by(applications.c.id)
+    .order_by(applications.c.id),
+    _applications,
 )
 # Media-server hooks name applications by name alone (names are unique across accounts).
 _BY_NAME = Prepared(select(*_COLUMNS).where(applications.c.name == bindparam("name")))
 _BY_ID = Prepared(select(*_COLUMNS).where(applications.c.id == bindparam("id")))
 # Commands name them by id or name, always within the caller's account.
-_ACCOUNT_BY_ID = Prepared(
+_ACCOUNT_BY_ID = CachedRead(
     select(*_COLUMNS).where(
         applications.c.account_id == bindparam("account_id"),
         applications.c.id == bindparam("id"),
-    )
+    ),
+    _applications,
 )
-_ACCOUNT_BY_NAME = Prepared(
+_ACCOUNT_BY_NAME = CachedRead(
     select(*_COLUMNS).where(
         applications.c.account_id == bindparam("account_id"),
         applications.c.name == bindparam("name"),
-    )
+    ),
+    _applications,
 )
 
 
@@ -69,8 +80,8 @@ class ApplicationStore:
         return Application(app_id, account_id, name, now, origin_id)
 
     def list_for_account(self, account_id: int) -> list[Application]:
-        rows = self._db.query(_ACCOUNT_APPLICATIONS, {"account_id": account_id})
-        return [Application(*row) for row in rows]
+        apps = self._db.cached(_ACCOUNT_APPLICATIONS, {"account_id": account_id})
+        return list(apps)
 
     def get_by_name(self, name: str) -> Application | None:
         """Any account's application with this name: for hooks, never for commands."""
@@ -115,14 +126,14 @@ class ApplicationStore:
         One prepared lookup per id or name: commands name one application, or a few, and a
         prepared lookup costs a few µs where building an IN query costs a few hundred.
         """
-        rows = [
-            row
+        found = [
+            app
             for app_id in ids
-            for row in self._db.query(_ACCOUNT_BY_ID, {"account_id": account_id, "id": app_id})
+            for app in self._db.cached(_ACCOUNT_BY_ID, {"account_id": account_id, "id": app_id})
         ]
-        rows += [
-            row
+        found += [
+            app
             for name in names
-            for row in self._db.query(_ACCOUNT_BY_NAME, {"account_id": account_id, "name": name})
+            for app in self._db.cached(_ACCOUNT_BY_NAME, {"account_id": account_id, "name": name})
         ]
-        return list({row[0]: Application(*row) for row in rows}.values())
+        return list({app.id: app for app in found}.values())

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from cdnpanel.errors import StoreUnavailable
 
 if TYPE_CHECKING:
-    from cdnpanel.store.prepared import Prepared
+    from cdnpanel.store.prepared import CachedRead, Prepared
 
 __all__ = ["Database", "PendingWrite"]
 
@@ -29,8 +29,12 @@ PendingWrite = Callable[[Connection], None]
 """A write prepared by a service, run later on a write transaction's connection, possibly
 together with other requests' (``Database.write_many``)."""
 
+T = TypeVar("T")
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Values of cached reads a thread keeps between two commits (a read and its parameters each).
+READ_CACHE_SIZE = 4096
 
 
 class Database:
@@ -40,8 +44,11 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = self._create_engine(echo)
-        # One writer per process; other processes queue on BEGIN IMMEDIATE + busy_timeout.
+        # One writer per process, on one connection kept open (a checkout from the pool cost
+        # more than the BEGIN IMMEDIATE and COMMIT of a small transaction); other processes
+        # queue on BEGIN IMMEDIATE + busy_timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._writer: Connection | None = None
         # SQLite: each thread keeps one connection for single-statement reads (see query()).
         self._readers = threading.local()
         self._reader_connections: list[Any] = []
@@ -78,11 +85,22 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A connection in a write transaction; committed on exit, rolled back on error."""
-        lock = self._write_lock or nullcontext()
-        with _translate_store_errors(), lock, self.engine.connect() as conn, conn.begin():
-            if self.is_sqlite:
+        if self._write_lock is None:
+            with _translate_store_errors(), self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with _translate_store_errors(), self._write_lock:
+            conn = self._writer_connection()
+            with conn.begin():
                 _driver_begin(conn, "BEGIN IMMEDIATE")
-            yield conn
+                yield conn
+
+    def _writer_connection(self) -> Connection:
+        # Called with the write lock held: the connection is only ever used by one thread at once.
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._writer = self.engine.connect()
+        return conn
 
     def write_many(self, writes: Sequence[PendingWrite]) -> list[Exception | None]:
         """Run the writes in one transaction: one commit for all. When that fails, each runs in
@@ -116,28 +134,97 @@ class Database:
         if not self.is_sqlite:
             with self.read() as conn:
                 return statement.rows(conn, params)
-        reader = getattr(self._readers, "connection", None)
-        if reader is None:
-            reader = self._open_reader()
-        return statement.run(reader, self.engine.dialect, params)
+        return statement.run(self._reader().connection, self.engine.dialect, params)
 
-    def _open_reader(self) -> Any:
+    def cached(self, read: CachedRead[T], params: Mapping[str, Any]) -> T:
+        """``read``'s value for ``params``: on SQLite kept by the thread until the database
+        changes (see ``_Reader``), on PostgreSQL read each time."""
+        if not self.is_sqlite:
+            return read.build(self.query(read.prepared, params))
+        return self._reader().cached(read, self.engine.dialect, params)
+
+    def consistent_reads(self) -> AbstractContextManager[object]:
+        """Cached reads inside share one check that the database is unchanged: for the reads of
+        one request, made in one step with no write between them. On PostgreSQL nothing."""
+        return self._reader() if self.is_sqlite else nullcontext()
+
+    def _reader(self) -> _Reader:
+        reader: _Reader | None = getattr(self._readers, "reader", None)
+        return reader if reader is not None else self._open_reader()
+
+    def _open_reader(self) -> _Reader:
         with _translate_store_errors():
             pooled = self.engine.raw_connection()
         pooled.detach()  # the thread owns it; it does not take a place in the pool
-        reader = pooled.dbapi_connection
-        self._readers.connection = reader
+        reader = _Reader(pooled.dbapi_connection)
+        self._readers.reader = reader
         with self._reader_lock:
-            self._reader_connections.append(reader)
+            self._reader_connections.append(reader.connection)
         return reader
 
     def dispose(self) -> None:
+        if self._write_lock is not None:
+            with self._write_lock:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
         with self._reader_lock:
             readers, self._reader_connections = self._reader_connections, []
         self._readers = threading.local()
         for reader in readers:
             reader.close()
         self.engine.dispose()
+
+
+class _Reader:
+    """A thread's own SQLite connection for single-statement reads, and the values of its
+    cached reads, kept while the database is unchanged.
+
+    ``PRAGMA data_version`` changes whenever another connection, of this process or another,
+    commits; this connection never writes, so any commit anywhere empties the cache before the
+    next cached read. A key revoked by the CLI or an application added by another worker is
+    seen by the very next request, as without the cache. The check costs about 4 µs, a read of
+    the key or an account's applications 15 to 30 µs (more just after a commit, when SQLite has
+    dropped its own page cache).
+    """
+
+    __slots__ = ("_values", "_version", "checked_in_scope", "connection", "scopes")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self._values: dict[tuple[CachedRead[Any], tuple[Any, ...]], Any] = {}
+        self._version: int | None = None
+        self.scopes = 0  # Database.consistent_reads() under way on this thread
+        self.checked_in_scope = False
+
+    def __enter__(self) -> _Reader:  # Database.consistent_reads()
+        self.scopes += 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.scopes -= 1
+        if not self.scopes:
+            self.checked_in_scope = False
+
+    def cached(self, read: CachedRead[T], dialect: Dialect, params: Mapping[str, Any]) -> T:
+        if not self.checked_in_scope:
+            with driver_errors(dialect):
+                ((version,),) = self.connection.execute("PRAGMA data_version").fetchall()
+            if version != self._version:
+                self._values.clear()
+                self._version = version
+            # A value read fresh later in the scope is newer than this check, never older: the
+            # next check after the scope finds the database changed and drops it.
+            self.checked_in_scope = self.scopes > 0
+        key = (read, tuple(params.items()))
+        try:
+            value: T = self._values[key]
+        except KeyError:
+            value = read.build(read.prepared.run(self.connection, dialect, params))
+            if len(self._values) >= READ_CACHE_SIZE:  # many distinct reads between two commits
+                self._values.clear()
+            self._values[key] = value
+        return value
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -163,13 +250,27 @@ def _driver_begin(conn: Connection, statement: str) -> None:
         conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
 
 
-@contextmanager
-def driver_errors(dialect: Dialect) -> Iterator[None]:
+def driver_errors(dialect: Dialect) -> AbstractContextManager[None]:
     """What ``_translate_store_errors`` does, for calls made on the driver directly."""
-    try:
-        yield
-    except dialect.loaded_dbapi.OperationalError as exc:
-        raise StoreUnavailable(_first_line(str(exc))) from exc
+    return _DriverErrors(dialect.loaded_dbapi.OperationalError)
+
+
+class _DriverErrors:
+    # A class, not @contextmanager: it wraps the hot statements, and a generator-based context
+    # manager cost a microsecond or two each time (py-spy).
+    __slots__ = ("_operational",)
+
+    def __init__(self, operational: type[Exception]) -> None:
+        self._operational = operational
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _trace: Any
+    ) -> None:
+        if kind is not None and issubclass(kind, self._operational):
+            raise StoreUnavailable(_first_line(str(error))) from error
 
 
 @contextmanager

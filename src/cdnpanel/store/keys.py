@@ -9,14 +9,14 @@ from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store.database import Database
-from cdnpanel.store.prepared import Prepared
+from cdnpanel.store.prepared import CachedRead
 from cdnpanel.store.records import ApiKey, KeyCredential
 from cdnpanel.store.tables import accounts, api_keys
 
 __all__ = ["KeyStore"]
 
-# Runs on every signed request.
-_CREDENTIAL_QUERY = Prepared(
+# Runs on every signed request; on SQLite kept until the database changes (Database.cached).
+_CREDENTIAL = CachedRead(
     select(
         api_keys.c.id,
         api_keys.c.account_id,
@@ -25,7 +25,8 @@ _CREDENTIAL_QUERY = Prepared(
         api_keys.c.last_used_at,
     )
     .join(accounts, accounts.c.id == api_keys.c.account_id)
-    .where(api_keys.c.revoked_at.is_(None), api_keys.c.api_key == bindparam("api_key"))
+    .where(api_keys.c.revoked_at.is_(None), api_keys.c.api_key == bindparam("api_key")),
+    lambda rows: KeyCredential(*rows[0]) if rows else None,
 )
 
 
@@ -53,8 +54,7 @@ class KeyStore:
 
     def find_active_credential(self, api_key: str) -> KeyCredential | None:
         """The active key with this public value, with its secret and account's CDN id."""
-        rows = self._db.query(_CREDENTIAL_QUERY, {"api_key": api_key})
-        return KeyCredential(*rows[0]) if rows else None
+        return self._db.cached(_CREDENTIAL, {"api_key": api_key})
 
     def list_for_account(self, account_id: int) -> list[ApiKey]:
         with self._db.read() as conn:

@@ -44,7 +44,9 @@ class NonceStore:
         A nonce that appears twice in ``nonces`` is won by its first occurrence.
         """
         fresh: dict[Nonce, None] = dict.fromkeys(nonces)
-        rows = [nonce._asdict() for nonce in fresh]
+        rows = [
+            {"signed_at": n.signed_at, "key_id": n.key_id, "signature": n.signature} for n in fresh
+        ]
         with self._db.write() as conn:
             if self._db.is_sqlite:
                 counts = self._claim_one.rowcounts(conn, rows)

@@ -14,9 +14,9 @@ integer, text and bytes columns these statements select.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -24,7 +24,9 @@ from sqlalchemy.sql import Executable
 
 from cdnpanel.store.database import driver_errors
 
-__all__ = ["Prepared"]
+__all__ = ["CachedRead", "Prepared"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +88,19 @@ class Prepared:
                 return list(cursor.fetchall())
             finally:
                 cursor.close()
+
+
+class CachedRead(Generic[T]):
+    """A prepared read and how its rows become a value, which ``Database.cached`` may keep.
+
+    For the reads of nearly every request (a key's credential, an account's applications):
+    on SQLite the thread keeps the built value until the database changes, so ``build`` must
+    return something nobody changes (records, tuples) and the statement must depend on nothing
+    but the database and its parameters.
+    """
+
+    __slots__ = ("build", "prepared")
+
+    def __init__(self, statement: Executable, build: Callable[[list[tuple[Any, ...]]], T]) -> None:
+        self.prepared = Prepared(statement)
+        self.build = build
