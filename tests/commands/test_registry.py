@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from cdnpanel.commands.params import AppRefs
 from cdnpanel.commands.registry import Answer, CommandContext, Params, Registry, command
 from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
-from cdnpanel.wiring import build_registry
+from cdnpanel.protocol.request import parse_request
+from cdnpanel.wiring import Services, build_registry
+from tests.client_styles import envelope, php_wire
+from tests.conftest import Tenant
 
 
 class ServersParams(Params):
@@ -59,3 +65,50 @@ def test_registry_refuses_unknown_and_duplicate_commands() -> None:
 
 def test_the_shipped_registry_has_video_getapps() -> None:
     assert "video.getapps" in build_registry().names()
+
+
+def test_a_command_that_waits_on_the_network_cannot_be_pure() -> None:
+    with pytest.raises(ValueError, match="not pure"):
+        command("test.remote", params=Params, summary="t", blocking_io=True, pure=True)(
+            lambda _context, _params: Answer("ok")
+        )
+
+
+PURE_CALLS: dict[str, dict[str, Any]] = {
+    "video.getapps": {},
+    "video.servers": {"app": "demo-origin"},
+    "usage.summary": {},
+    "vsn.viewercount": {"app": "demo-origin", "url": "cam1"},
+    "stream.active": {},
+    "sevu.request": {"app": "demo-origin", "video": "cam1", "pass": "pw-1234"},
+    "sevu.status": {"key": "<ticket>"},
+    "sevu.errorcount": {},
+}
+
+
+def test_pure_commands_never_write(
+    services: Services, tenant_factory: Callable[..., Tenant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pure command runs before its request's replay claim commits: were it to write, a
+    # replayed request would change something before being refused.
+    registry = build_registry()
+    assert sorted(c.name for c in registry if c.pure) == sorted(PURE_CALLS)
+    tenant = tenant_factory("demo-origin")
+    ticket = services.tickets.request(
+        tenant.account.id, app="demo-origin", video="cam1", password="pw-1234"
+    ).ticket
+    caller = services.authenticator.verify(parse_request(signed_wire(tenant))).caller
+
+    def no_writes() -> Any:
+        raise AssertionError("a pure command opened a write transaction")
+
+    monkeypatch.setattr(services.db, "write", no_writes)
+    for name, params in PURE_CALLS.items():
+        params = {k: ticket.key if v == "<ticket>" else v for k, v in params.items()}
+        answer = registry.get(name).run(CommandContext(caller, services), params)
+        assert answer.message, name
+
+
+def signed_wire(tenant: Tenant) -> str:
+    members = envelope("video.getapps", tenant.key.key.api_key, tenant.cdn, 1_795_000_000)
+    return php_wire(members, tenant.key.secret)

@@ -8,6 +8,7 @@ registry by tests, so a command cannot ship undocumented or unreachable.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -61,6 +62,20 @@ class Command(Generic[P]):
     # True when the handler waits on the network (a media server): it then runs in a worker
     # thread, never on the event loop, whatever the store.
     blocking_io: bool = False
+    # True when the handler only reads: anything it changes it returns as Answer.write, which
+    # the endpoint commits once the request is admitted. Such a command runs in the same step as
+    # the signature check, before its request's replay claim commits (a replay's answer is
+    # thrown away); any other command runs only after the claim.
+    pure: bool = False
+    # The parameters of a call that sends none, validated once (frozen, so shareable); None
+    # when the command requires some.
+    _no_params: P | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.pure and self.blocking_io:
+            raise ValueError(f"{self.name}: a command that waits on the network is not pure")
+        with suppress(ValidationError):
+            object.__setattr__(self, "_no_params", self.params.model_validate({}))
 
     def run(self, context: CommandContext, raw_params: Mapping[str, Any]) -> Answer:
         return self.handler(context, self.validate(raw_params))
@@ -71,6 +86,8 @@ class Command(Generic[P]):
         return [field.alias or name for name, field in self.params.model_fields.items()]
 
     def validate(self, raw_params: Mapping[str, Any]) -> P:
+        if not raw_params and self._no_params is not None:
+            return self._no_params
         try:
             return self.params.model_validate(raw_params)
         except ValidationError as exc:
@@ -78,13 +95,18 @@ class Command(Generic[P]):
 
 
 def command(
-    name: str, *, params: type[P], summary: str, blocking_io: bool = False
+    name: str, *, params: type[P], summary: str, blocking_io: bool = False, pure: bool = False
 ) -> Callable[[Handler[P]], Command[P]]:
     """Declare a handler as the command ``name``."""
 
     def declare(handler: Handler[P]) -> Command[P]:
         return Command(
-            name=name, params=params, handler=handler, summary=summary, blocking_io=blocking_io
+            name=name,
+            params=params,
+            handler=handler,
+            summary=summary,
+            blocking_io=blocking_io,
+            pure=pure,
         )
 
     return declare

@@ -49,6 +49,7 @@ class RequestParams(Params):
     "sevu.request",
     params=RequestParams,
     summary="Issue a SEVU ticket: who (ip) may play which apps and videos, how often, until when.",
+    pure=True,
 )
 def request(context: CommandContext, params: RequestParams) -> Answer:
     expiries = [v for v in (params.expire, params.expires, params.expire_date) if v is not None]
@@ -82,6 +83,7 @@ class StatusParams(KeyParams):
     "sevu.status",
     params=StatusParams,
     summary="A ticket's criteria, uses remaining, last use and whether it is active.",
+    pure=True,
 )
 def status(context: CommandContext, params: StatusParams) -> Answer:
     tickets = context.services.tickets
@@ -127,6 +129,7 @@ class ErrorCountParams(Params):
     "sevu.errorcount",
     params=ErrorCountParams,
     summary="Count playback attempts with tickets, by key, app, video, ip, pass or success.",
+    pure=True,
 )
 def errorcount(context: CommandContext, params: ErrorCountParams) -> Answer:
     if params.ip and normalise_address(params.ip) is None:

@@ -16,6 +16,7 @@ class GetAppsParams(Params):
     "video.getapps",
     params=GetAppsParams,
     summary="List the account's applications with their ids and names.",
+    pure=True,
 )
 def getapps(context: CommandContext, _params: GetAppsParams) -> Answer:
     apps = context.services.applications.list_for_account(context.caller.account_id)
@@ -34,6 +35,7 @@ class ServersParams(Params):
     "video.servers",
     params=ServersParams,
     summary="30 days of bytes and requests per day and server for one or more applications.",
+    pure=True,
 )
 def servers(context: CommandContext, params: ServersParams) -> Answer:
     services = context.services

@@ -1,8 +1,9 @@
 """The command endpoint: bytes in, one straight line through protocol, registry and envelope.
 
-body -> form.read_json_text -> request.parse_request -> Authenticator.verify
+body -> form.read_json_text -> request.parse_request
+     -> Authenticator.verify -> Registry.get(command) [-> .run, for a pure command]
      -> GroupCommit.submit (nonce claims, one commit per batch)
-     -> Registry.get(command).run
+     [-> .run, for any other command]
      -> GroupCommit.submit (the command's own write, if any, one commit per batch)
      -> envelope.encode_success / encode_failure
 """
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from cdnpanel.commands.registry import CommandContext, Registry
+from cdnpanel.commands.registry import Answer, Command, CommandContext, Registry
 from cdnpanel.errors import (
     BodyTooLarge,
     CdnpanelError,
@@ -28,7 +29,7 @@ from cdnpanel.errors import (
     ReplayedRequest,
 )
 from cdnpanel.protocol import envelope, form
-from cdnpanel.protocol.request import parse_request
+from cdnpanel.protocol.request import SignedRequest, parse_request
 from cdnpanel.services.authentication import Verified
 from cdnpanel.store.database import PendingWrite
 from cdnpanel.web.admission import GroupCommit
@@ -115,13 +116,13 @@ class CommandEndpoint:
     async def handle(self, content_type: str | None, body: bytes, started: float) -> bytes:
         """Verify, admit, dispatch and encode one request; raises for the caller to encode."""
         request = parse_request(form.read_json_text(content_type, body))
-        verified = await self._run_blocking(lambda: self._services.authenticator.verify(request))
+        verified, command, answer = await self._run_blocking(lambda: self._verify(request))
         if not await self._admission.submit(verified):
             raise ReplayedRequest()
-        command = self._registry.get(request.command)
-        context = CommandContext(verified.caller, self._services)
-        run = run_in_thread if command.blocking_io else self._run_blocking
-        answer = await run(lambda: command.run(context, request.params))
+        if answer is None:  # a command that changes something: only once admitted
+            context = CommandContext(verified.caller, self._services)
+            run = run_in_thread if command.blocking_io else self._run_blocking
+            answer = await run(lambda: command.run(context, request.params))
         if answer.write is not None:
             failed = await self._writes.submit(answer.write)
             if failed is not None:
@@ -129,6 +130,17 @@ class CommandEndpoint:
         return envelope.encode_success(
             answer.message, answer.members, elapsed=time.perf_counter() - started
         )
+
+    def _verify(self, request: SignedRequest) -> tuple[Verified, Command[Any], Answer | None]:
+        """Key and signature, the command, and a pure command's answer, from the same reads."""
+        services = self._services
+        with services.db.consistent_reads():
+            verified = services.authenticator.verify(request)
+            command = self._registry.get(request.command)
+            if not command.pure:
+                return verified, command, None
+            context = CommandContext(verified.caller, services)
+            return verified, command, command.run(context, request.params)
 
     async def _read_body(self, receive: Receive, declared: str | None) -> bytes:
         if declared is not None:
