@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         300, ge=30, le=3600, description="Seconds a request timestamp may differ from the clock"
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted")
+    body_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a client may take to send a request body"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -180,6 +181,31 @@ def test_server_log_never_holds_secrets_or_signatures(server: LiveServer, provis
     assert "POST /stable/" in log
     assert issued.secret not in log
     assert json.loads(wire)["signature"] not in log
+
+
+def test_a_client_that_stalls_mid_body_gets_a_json_failure(
+    live_server_factory: Callable[..., LiveServer], database_url: str, provisioned: Any
+) -> None:
+    server = live_server_factory(database_url, CDNPANEL_BODY_TIMEOUT="1")
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /stable/ HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 400\r\n\r\n"
+            b"json=%7B%22command%22"
+        )
+        started = time.monotonic()
+        reply = b""
+        while b"handle_time" not in reply:
+            chunk = sock.recv(4096)
+            assert chunk, reply
+            reply += chunk
+    assert 1 <= time.monotonic() - started < 4
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["message"] == "The request body did not arrive within 1 s"
+    # The server goes on answering.
+    assert httpx.get(f"{server.url}/health").status_code == 200
 
 
 def test_changes_made_by_the_cli_reach_the_very_next_request(

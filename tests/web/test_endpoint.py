@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -303,3 +305,42 @@ def test_identical_commands_of_one_second_pass_with_distinct_nonces(
     second = post(http, signed(tenant, clock, nonce="b2"))
     assert first["status"] == second["status"] == "success"
     assert post(http, signed(tenant, clock, nonce="a1"))["code"] == "0009"  # a true replay
+
+
+async def test_a_body_that_stalls_fails_after_the_body_timeout(
+    services_factory: Callable[..., Services],
+) -> None:
+    app = create_app(services_factory(body_timeout=0.2), background=False)
+    sent: list[dict[str, Any]] = []
+    stalled = asyncio.Event()
+
+    async def receive_nothing() -> dict[str, Any]:
+        stalled.set()
+        await asyncio.Event().wait()  # the client sent headers and stopped
+        raise AssertionError("unreachable")
+
+    async def receive_once() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"json=1", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/stable/", "headers": []}
+    started = time.monotonic()
+    await asyncio.wait_for(app(scope, receive_nothing, send), timeout=5)
+    assert stalled.is_set() and 0.2 <= time.monotonic() - started < 2
+    assert sent[0]["status"] == 200
+    answer = orjson.loads(sent[1]["body"])
+    assert (answer["code"], answer["message"]) == (
+        "0007",
+        "The request body did not arrive within 0.2 s",
+    )
+    # The next request is read as usual, and a cancellation that is not the timeout's goes on.
+    sent.clear()
+    await app(scope, receive_once, send)
+    assert orjson.loads(sent[1]["body"])["code"] == "0007"  # '1' is not a JSON object
+    task = asyncio.create_task(app(scope, receive_nothing, send))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
