@@ -229,6 +229,21 @@ def test_revoking_drops_the_tickets_rtmp_players(origin_world: OriginWorld) -> N
     assert world.services.viewers.count(app, ["cam1"]) == {"cam1": 1}  # the other ticket's
 
 
+def test_a_player_the_reconciler_dropped_first_still_counts(origin_world: OriginWorld) -> None:
+    """The reconciler may drop a revoked ticket's player between the revocation and the
+    revoke command's own drop: the origin answers 0, and the player is still one that stopped."""
+    world = origin_world
+    app = protected(world)
+    key = ticket(world)
+    world.adapter.play("demo-origin", "live", "cam1", "5")
+    rtmp(world, key, "5", **{"pass": "pw-123456"})
+    ticket_id = world.services.tickets.get(world.tenant.account.id, key).id
+    players = world.services.viewers.rtmp_players_of_ticket(ticket_id)
+    world.adapter.streams[("demo-origin", "live", "cam1")].players = []  # dropped meanwhile
+    assert world.services.streams.drop_players(players) == 1
+    assert world.services.viewers.count(app, ["cam1"]) == {"cam1": 0}
+
+
 def test_the_reconciler_drops_rtmp_players_whose_ticket_expired(
     origin_world: OriginWorld,
 ) -> None:

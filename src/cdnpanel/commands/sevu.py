@@ -107,8 +107,13 @@ def status(context: CommandContext, params: StatusParams) -> Answer:
 )
 def revoke(context: CommandContext, params: KeyParams) -> Answer:
     services = context.services
-    ticket = services.tickets.revoke(context.caller.account_id, params.key)
-    dropped = services.streams.drop_players(services.viewers.rtmp_players_of_ticket(ticket.id))
+    account_id = context.caller.account_id
+    # Its RTMP players are read before the revocation lands: from then on the reconciler may
+    # drop them too, and whoever gets there first, they are this revocation's drops.
+    before = services.tickets.get(account_id, params.key)
+    players = services.viewers.rtmp_players_of_ticket(before.id)
+    ticket = services.tickets.revoke(account_id, params.key)
+    dropped = services.streams.drop_players(players)
     return Answer(
         "Ticket revoked", {"key": ticket.key, "active": False, "players_dropped": dropped}
     )

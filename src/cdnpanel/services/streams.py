@@ -165,8 +165,10 @@ class StreamRegistry:
         ]
 
     def drop_players(self, sessions: Sequence[ViewerSession]) -> int:
-        """Disconnect these RTMP players on their origins and stop counting them; how many
-        were dropped. An origin that does not answer is skipped (its reconciler retries)."""
+        """Disconnect these RTMP players on their origins and stop counting them; how many no
+        longer play. A player its origin no longer has counts too (the reconciler may have
+        dropped it a moment before). An origin that does not answer is skipped (its reconciler
+        retries)."""
         dropped = 0
         origins = {o.id: o for o in self._origins.list()}
         for session in sessions:
@@ -175,7 +177,7 @@ class StreamRegistry:
             if origin is None or app is None:
                 continue
             try:
-                dropped += self._adapters[origin.kind].drop_player(
+                self._adapters[origin.kind].drop_player(
                     origin,
                     app=app.name,
                     inst=session.inst,
@@ -186,6 +188,7 @@ class StreamRegistry:
                 log.warning("could not drop player %s: %s", session.viewer, exc.message)
                 continue
             self._viewers.close_rtmp(origin_id=origin.id, client_ids=[session.viewer])
+            dropped += 1
         return dropped
 
     def history(self, account_id: int, *, limit: int = 100) -> list[Stream]:
