@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -33,19 +34,17 @@ class Params(BaseModel):
 P = TypeVar("P", bound=Params)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """A command's result: the success ``message`` and the members the seed page shows."""
 
     message: str
-    members: Mapping[str, Any] = field(default_factory=dict)
+    members: Mapping[str, Any] = MappingProxyType({})
     write: PendingWrite | None = None
     """A store write the answer stands on: the endpoint commits it, grouped with other
     requests' writes in one transaction, and answers only once it has committed."""
 
 
-@dataclass(frozen=True, slots=True)
-class CommandContext:
+class CommandContext(NamedTuple):
     caller: Caller
     services: Services
 

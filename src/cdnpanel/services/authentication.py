@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cdnpanel.errors import AuthenticationFailed, ReplayedRequest
 from cdnpanel.protocol.request import SignedRequest, check_timestamp
@@ -21,8 +21,7 @@ _NONCE_SLACK = 5
 _DUMMY_SECRET = hashlib.sha256(b"cdnpanel-unknown-key").hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(NamedTuple):
     """The authenticated account behind a request."""
 
     account_id: int
@@ -30,8 +29,7 @@ class Caller:
     key_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class Verified:
+class Verified(NamedTuple):
     """A request whose key and signature check out, not yet admitted: its nonce is unclaimed."""
 
     caller: Caller
