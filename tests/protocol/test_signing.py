@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
@@ -98,3 +99,32 @@ def test_signature_padding_and_mangled_plus_are_tolerated() -> None:
     assert signing.decode_signature(encoded) == digest
     assert signing.decode_signature(encoded.rstrip("=")) == digest
     assert signing.decode_signature(encoded.replace("+", " ")) == digest
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        php_wire(MEMBERS, SECRET),
+        perl_wire(MEMBERS, SECRET, seed=1),
+        ruby_wire(MEMBERS, SECRET),
+        csharp_wire(MEMBERS, SECRET),
+        php_wire(MEMBERS, SECRET) + "\n",
+        php_wire(MEMBERS, SECRET).replace(',"signature":', ', "signature" : '),
+        '{"signature":"' + "A" * 43 + '=","command":"x"}',
+        '{"command":"x","signature":"' + "A" * 43 + '=","note":"b"}',
+        '{"command":"x","note":"\\",\\"signature\\":\\"y"}',
+    ],
+)
+def test_the_compact_cut_agrees_with_the_general_one(wire: str) -> None:
+    # The string-search shortcut for ',"signature":"..."}' must cut exactly where the regular
+    # expression does, or leave the text to it.
+    compact = signing._cut_compact_trailing_member(wire)
+    assert compact is None or compact == signing._cut_trailing_member(wire)
+    if wire.endswith('"}') and ',"signature":"' in wire[-100:] and "note" not in wire:
+        assert compact is not None
+
+
+def test_padded_base64_of_any_digest_decodes_on_the_fast_path() -> None:
+    for seed in range(200):
+        digest = hashlib.sha256(str(seed).encode()).digest()
+        assert signing.decode_signature(base64.b64encode(digest).decode()) == digest

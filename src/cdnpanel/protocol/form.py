@@ -18,6 +18,7 @@ __all__ = ["MAX_FORM_FIELDS", "read_json_text", "read_urlencoded_form"]
 MAX_FORM_FIELDS = 64
 _FIELD = "json"
 _LONE_FIELD_PREFIX = b"json="
+_URLENCODED = "application/x-www-form-urlencoded"
 _ACCEPTED = (
     "send the request JSON as a form field named 'json' (multipart/form-data or "
     "application/x-www-form-urlencoded), or as an application/json body"
@@ -26,6 +27,11 @@ _ACCEPTED = (
 
 def read_json_text(content_type: str | None, body: bytes) -> str:
     """The JSON text of the request, decoded as UTF-8; MalformedRequest says what is wrong."""
+    if content_type == _URLENCODED and body.startswith(_LONE_FIELD_PREFIX):
+        # What Perl, Guzzle and most scripts send, taken before the general header parsing.
+        single = _lone_json_field(body)
+        if single is not None:
+            return single
     if not body.strip():
         raise MalformedRequest(f"Empty request body: {_ACCEPTED}")
     mime, params = parse_options_header(content_type or "")
@@ -37,7 +43,7 @@ def read_json_text(content_type: str | None, body: bytes) -> str:
         return _decode_utf8(_multipart_json_field(boundary, body), "the 'json' field")
     if _looks_like_json_object(body):
         return _decode_utf8(body, "the JSON body")
-    if mime_type in ("application/x-www-form-urlencoded", ""):
+    if mime_type in (_URLENCODED, ""):
         return _urlencoded_json_field(body)
     raise MalformedRequest(f"Unsupported Content-Type {mime_type!r}: {_ACCEPTED}")
 
