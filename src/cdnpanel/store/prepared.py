@@ -76,6 +76,18 @@ class Prepared:
                 cursor.close()
         return counts
 
+    def rowcount_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> int:
+        """Run a write once per parameter set (the driver's executemany), in the connection's
+        transaction; the rows touched, all together."""
+        compiled = self._compile(conn.dialect)
+        with driver_errors(conn.dialect):
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(compiled.sql, [compiled.arguments(one) for one in params])
+                return int(cursor.rowcount)
+            finally:
+                cursor.close()
+
     def run(
         self, dbapi_connection: Any, dialect: Dialect, params: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
