@@ -53,17 +53,26 @@ def signed_bodies(
     *,
     command: str = "video.getapps",
     params: Mapping[str, Any] | None = None,
+    padded: bool = False,
 ) -> list[str]:
-    """Distinct, valid urlencoded bodies signed like the PHP client: timestamps spread over the
-    last 250 s and, beyond 250 bodies, leading spaces in the JSON text (still the text signed),
-    so no body repeats and replay protection is on for every request."""
+    """Distinct, valid urlencoded bodies signed like the PHP client, as a stream of requests
+    from one key: timestamps advance through the list (from 200 s ago, one second per 500
+    bodies) and each body has its own ``nonce`` member (cdnpanel's, sent by the SDK), so no
+    body repeats and replay protection is on for every request.
+
+    ``padded=True`` makes them the way this benchmark did until 2026-12-01: no nonce,
+    timestamps cycling over the last 250 s and, beyond 250 bodies, up to ``count / 250``
+    leading spaces in the JSON text (a 230-byte request became 1.1 KB on average)."""
     now = int(time.time())
     bodies = []
     for i in range(count):
-        members = {"command": command, "api_key": api_key, "timestamp": now - (i % 250), "cdn": cdn}
+        timestamp = now - (i % 250) if padded else now - 200 + i // 500
+        members = {"command": command, "api_key": api_key, "timestamp": timestamp, "cdn": cdn}
         members.update(params or {})
+        if not padded:
+            members["nonce"] = f"{i:x}"
         signed_text = encode_php_json(members)
-        if i >= 250:
+        if padded and i >= 250:
             signed_text = signed_text.replace("{", "{" + " " * (i // 250), 1)
         wire = attach_signature(signed_text, sign(signed_text, secret))
         bodies.append("json=" + quote(wire, safe=""))
