@@ -14,6 +14,7 @@ from cdnpanel.store.database import Database
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import current_revision, head_revision, upgrade
 from cdnpanel.store.nonces import Nonce, NonceStore
+from cdnpanel.store.tables import applications
 
 
 @pytest.fixture
@@ -178,8 +179,9 @@ def test_prepared_reads_work_from_several_threads(db: Database) -> None:
 
 
 def test_reads_after_a_consistent_scope_see_what_another_connection_committed(
-    db: Database, database_url: str
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)  # look every time
     other = Database(database_url)
     try:
         account = AccountStore(db).create(name="a", cdn_id=None, now=1)
@@ -196,6 +198,85 @@ def test_reads_after_a_consistent_scope_see_what_another_connection_committed(
         assert [a.name for a in apps.list_for_account(account.id)] == ["late", "later"]
     finally:
         other.dispose()
+
+
+def test_cached_reads_see_other_processes_commits_within_the_check_interval(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("reads are not cached on PostgreSQL")
+    other = Database(database_url)  # another process, as far as db can tell
+    try:
+        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+        apps = ApplicationStore(db)
+        assert apps.list_for_account(account.id) == []
+        monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 3600.0)
+        ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
+        assert apps.list_for_account(account.id) == []  # not looked at again yet
+        monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
+        assert [a.name for a in apps.list_for_account(account.id)] == ["theirs"]
+    finally:
+        other.dispose()
+
+
+def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("reads are not cached on PostgreSQL")
+    other = Database(database_url)
+    writing, done = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:
+        with db.write():
+            writing.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold_the_writer)
+    try:
+        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+        apps = ApplicationStore(db)
+        assert apps.list_for_account(account.id) == []
+        ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
+        monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
+        holder.start()
+        assert writing.wait(10)
+        # The look at other processes' commits needs the writer's connection: without it,
+        # nothing is known, and the read goes to the database.
+        assert [a.name for a in apps.list_for_account(account.id)] == ["theirs"]
+        assert holder.is_alive()  # read without waiting for the writer
+    finally:
+        done.set()
+        if holder.is_alive():
+            holder.join()
+        other.dispose()
+
+
+def test_cached_reads_see_this_process_commits_at_once_but_for_replay_claims(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 3600.0)
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    apps, keys = ApplicationStore(db), KeyStore(db)
+    keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+    assert keys.find_active_credential("K" * 32) is not None
+    assert apps.list_for_account(account.id) == []
+    apps.create(account_id=account.id, name="mine", now=2)
+    assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+    keys.revoke(account_id=account.id, api_key="K" * 32, now=3)
+    assert keys.find_active_credential("K" * 32) is None
+    if db.is_sqlite:  # a write declared to touch no cached read leaves the values in place
+        assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+        with db.write(keeps_cached_reads=True) as conn:
+            conn.execute(
+                applications.insert().values(account_id=account.id, name="x", created_at=4)
+            )
+        assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+        NonceStore(db).claim(key_id=1, signature=bytes(32), signed_at=5)
+        assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+        with db.write() as conn:  # any other write drops them
+            pass
+        assert [a.name for a in apps.list_for_account(account.id)] == ["mine", "x"]
 
 
 def test_cached_reads_stay_right_past_the_cache_bound(

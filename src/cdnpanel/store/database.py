@@ -9,6 +9,7 @@ surprises. PostgreSQL (shared, for several API nodes) gets the same interface.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -35,6 +36,9 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Values of cached reads a thread keeps between two commits (a read and its parameters each).
 READ_CACHE_SIZE = 4096
+# How long cached reads may miss a commit made by another process (seconds): a key revoked or
+# an application added by the CLI or another worker reaches requests within this time.
+OTHERS_CHECK_INTERVAL = 0.001
 
 
 class Database:
@@ -49,6 +53,10 @@ class Database:
         # queue on BEGIN IMMEDIATE + busy_timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._writer: Connection | None = None
+        # Commits of this process that may have changed what cached reads read, and the last
+        # look at other processes' commits: (when, PRAGMA data_version). See _cache_version.
+        self._generation = 0
+        self._others_checked: tuple[float, int | None] = (-OTHERS_CHECK_INTERVAL, None)
         # SQLite: each thread keeps one connection for single-statement reads (see query()).
         self._readers = threading.local()
         self._reader_connections: list[Any] = []
@@ -83,17 +91,25 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A connection in a write transaction; committed on exit, rolled back on error."""
+    def write(self, *, keeps_cached_reads: bool = False) -> Iterator[Connection]:
+        """A connection in a write transaction; committed on exit, rolled back on error.
+
+        ``keeps_cached_reads``: the write changes no table a ``CachedRead`` reads (replay
+        claims), so cached values stay valid past its commit. Any other write drops them.
+        """
         if self._write_lock is None:
             with _translate_store_errors(), self.engine.connect() as conn, conn.begin():
                 yield conn
             return
         with _translate_store_errors(), self._write_lock:
             conn = self._writer_connection()
-            with conn.begin():
-                _driver_begin(conn, "BEGIN IMMEDIATE")
-                yield conn
+            try:
+                with conn.begin():
+                    _driver_begin(conn, "BEGIN IMMEDIATE")
+                    yield conn
+            finally:  # committed or not: a cached read never outlives a write it may miss
+                if not keeps_cached_reads:
+                    self._generation += 1
 
     def _writer_connection(self) -> Connection:
         # Called with the write lock held: the connection is only ever used by one thread at once.
@@ -156,11 +172,38 @@ class Database:
         with _translate_store_errors():
             pooled = self.engine.raw_connection()
         pooled.detach()  # the thread owns it; it does not take a place in the pool
-        reader = _Reader(pooled.dbapi_connection)
+        reader = _Reader(pooled.dbapi_connection, self._cache_version)
         self._readers.reader = reader
         with self._reader_lock:
             self._reader_connections.append(reader.connection)
         return reader
+
+    def _cache_version(self) -> tuple[int | None, int]:
+        """What the cached reads of every thread are valid for: this process's commits that may
+        have changed what they read, and commits by other processes (the CLI, other workers),
+        looked at no more than once every ``OTHERS_CHECK_INTERVAL``.
+
+        Other processes' commits show in ``PRAGMA data_version`` on the writer's connection,
+        which does not count the writer's own (replay claims, a commit every few requests under
+        load). None in their place when the writer is busy in another thread: unknown, so the
+        caller reads afresh.
+        """
+        generation = self._generation
+        checked_at, others = self._others_checked
+        now = time.monotonic()
+        if now - checked_at < OTHERS_CHECK_INTERVAL:
+            return others, generation
+        assert self._write_lock is not None
+        if not self._write_lock.acquire(blocking=False):
+            return None, generation
+        try:
+            driver: Any = self._writer_connection().connection.driver_connection
+            with driver_errors(self.engine.dialect):
+                ((others,),) = driver.execute("PRAGMA data_version").fetchall()
+        finally:
+            self._write_lock.release()
+        self._others_checked = (now, others)
+        return others, generation
 
     def dispose(self) -> None:
         if self._write_lock is not None:
@@ -178,22 +221,24 @@ class Database:
 
 class _Reader:
     """A thread's own SQLite connection for single-statement reads, and the values of its
-    cached reads, kept while the database is unchanged.
+    cached reads, kept while the data they read is unchanged.
 
-    ``PRAGMA data_version`` changes whenever another connection, of this process or another,
-    commits; this connection never writes, so any commit anywhere empties the cache before the
-    next cached read. A key revoked by the CLI or an application added by another worker is
-    seen by the very next request, as without the cache. The check costs about 4 µs, a read of
-    the key or an account's applications 15 to 30 µs (more just after a commit, when SQLite has
-    dropped its own page cache).
+    Before a cached read (once per ``consistent_reads`` scope) the cache is checked against
+    ``Database._cache_version`` and emptied when it moved: at once for a commit of this process
+    that may touch what cached reads read, within ``OTHERS_CHECK_INTERVAL`` for a commit by
+    another process. This process's replay claims leave it alone. A read of the key or of an
+    account's applications costs 15 to 30 µs (more just after a commit, when SQLite has
+    dropped its own page cache); the look at other processes' commits about 5 µs, which is
+    why it is made once a millisecond rather than once a request.
     """
 
-    __slots__ = ("_values", "_version", "checked_in_scope", "connection", "scopes")
+    __slots__ = ("_values", "_version", "_version_now", "checked_in_scope", "connection", "scopes")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, version: Callable[[], tuple[int | None, int]]) -> None:
         self.connection = connection
+        self._version_now = version
         self._values: dict[tuple[CachedRead[Any], tuple[Any, ...]], Any] = {}
-        self._version: int | None = None
+        self._version: tuple[int | None, int] | None = None
         self.scopes = 0  # Database.consistent_reads() under way on this thread
         self.checked_in_scope = False
 
@@ -208,9 +253,8 @@ class _Reader:
 
     def cached(self, read: CachedRead[T], dialect: Dialect, params: Mapping[str, Any]) -> T:
         if not self.checked_in_scope:
-            with driver_errors(dialect):
-                ((version,),) = self.connection.execute("PRAGMA data_version").fetchall()
-            if version != self._version:
+            version = self._version_now()
+            if version[0] is None or version != self._version:
                 self._values.clear()
                 self._version = version
             # A value read fresh later in the scope is newer than this check, never older: the

@@ -55,7 +55,7 @@ class NonceStore:
         if self._db.is_sqlite:
             inserted = self._claim_on_sqlite(fresh, rows)
         else:
-            with self._db.write() as conn:
+            with self._db.write(keeps_cached_reads=True) as conn:
                 # SQLAlchemy sends the rows as one multi-VALUES INSERT ("insertmanyvalues").
                 inserted = {
                     Nonce(row.key_id, bytes(row.signature), row.signed_at)
@@ -72,13 +72,13 @@ class NonceStore:
         # inserted. When some were claimed before (a replay), that transaction is rolled back
         # and the claims made one by one, each insert's rowcount saying which are new.
         try:
-            with self._db.write() as conn:
+            with self._db.write(keeps_cached_reads=True) as conn:
                 if self._claim_one.rowcount_many(conn, rows) == len(rows):
                     return set(fresh)
                 raise _SomeClaimedBefore()
         except _SomeClaimedBefore:
             pass
-        with self._db.write() as conn:
+        with self._db.write(keeps_cached_reads=True) as conn:
             counts = self._claim_one.rowcounts(conn, rows)
         return {n for n, count in zip(fresh, counts, strict=True) if count == 1}
 
@@ -98,5 +98,5 @@ class NonceStore:
             .order_by(request_nonces.c.signed_at)
             .limit(rows)
         )
-        with self._db.write() as conn:
+        with self._db.write(keeps_cached_reads=True) as conn:
             return int(conn.execute(delete(request_nonces).where(key.in_(oldest))).rowcount)
