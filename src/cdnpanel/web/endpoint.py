@@ -117,7 +117,10 @@ class CommandEndpoint:
     async def handle(self, content_type: str | None, body: bytes, started: float) -> bytes:
         """Verify, admit, dispatch and encode one request; raises for the caller to encode."""
         request = parse_request(form.read_json_text(content_type, body))
-        verified, command, answer = await self._run_blocking(lambda: self._verify(request))
+        if self._run_blocking is run_inline:  # SQLite: no coroutine for work done in place
+            verified, command, answer = self._verify(request)
+        else:
+            verified, command, answer = await self._run_blocking(lambda: self._verify(request))
         if not await self._admission.submit(verified):
             raise ReplayedRequest()
         if answer is None:  # a command that changes something: only once admitted
