@@ -15,7 +15,7 @@ integer, text and bytes columns these statements select.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -29,15 +29,22 @@ __all__ = ["CachedRead", "Prepared"]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
 class _Compiled:
-    sql: str
-    positional: tuple[str, ...] | None  # parameter order for qmark drivers; None for named
+    """A statement's SQL for one dialect, and how its parameters are passed to the driver."""
+
+    __slots__ = ("_ordered", "sql")
+
+    def __init__(self, sql: str, positional: tuple[str, ...] | None) -> None:
+        self.sql = sql
+        # Parameter order for qmark drivers (SQLite), taken by itemgetter in C; None for named.
+        self._ordered: Callable[[Mapping[str, Any]], Any] | None = None
+        if positional is not None and len(positional) > 1:
+            self._ordered = itemgetter(*positional)
+        elif positional is not None:  # itemgetter of one name gives the value, not a tuple
+            self._ordered = lambda params: tuple(params[name] for name in positional)
 
     def arguments(self, params: Mapping[str, Any]) -> Any:
-        if self.positional is None:
-            return params
-        return tuple(params[name] for name in self.positional)
+        return params if self._ordered is None else self._ordered(params)
 
 
 class Prepared:
