@@ -58,7 +58,10 @@ class SignedRequest(NamedTuple):
 
     @property
     def params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.members.items() if k not in ENVELOPE_FIELDS}
+        members = self.members
+        if members.keys() <= ENVELOPE_FIELDS:  # a call without parameters (video.getapps)
+            return {}
+        return {k: v for k, v in members.items() if k not in ENVELOPE_FIELDS}
 
     def signed_text_candidates(self) -> Iterator[str]:
         return signed_text_candidates(self.text, self.members)
@@ -134,7 +137,7 @@ def _refuse_duplicate_envelope_members(text: str) -> None:
 
 
 def _check_nonce(value: object) -> None:
-    if value is None:
+    if value is None or (type(value) is str and 0 < len(value) <= _MAX_NONCE):
         return
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
         raise InvalidParameter(NONCE_MEMBER, "must be a short string (any unique text)")
