@@ -156,3 +156,11 @@ def server(
 def paced_delay_ms(rate: float, connections: int) -> float:
     """The per-connection delay (Lua ``delay()``) that holds ``connections`` to ``rate`` rps."""
     return max(connections / rate * 1000, 0.1)
+
+
+def corrected_delay_ms(rate: float, connections: int, delay_ms: float, achieved: float) -> float:
+    """The delay for ``rate`` rps, from a paced probe that achieved ``achieved`` rps with
+    ``delay_ms``: a connection's cycle is its delay plus the request's own latency, which the
+    probe measures (without it, a paced run falls short of its rate by that latency)."""
+    latency_ms = max(connections / achieved * 1000 - delay_ms, 0.0)
+    return max(connections / rate * 1000 - latency_ms, 0.1)
