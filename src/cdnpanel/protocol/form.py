@@ -29,9 +29,7 @@ def read_json_text(content_type: str | None, body: bytes) -> str:
     """The JSON text of the request, decoded as UTF-8; MalformedRequest says what is wrong."""
     if content_type == _URLENCODED and body.startswith(_LONE_FIELD_PREFIX):
         # What Perl, Guzzle and most scripts send, taken before the general header parsing.
-        single = _lone_json_field(body)
-        if single is not None:
-            return single
+        return _urlencoded_json_field(body)
     if not body.strip():
         raise MalformedRequest(f"Empty request body: {_ACCEPTED}")
     mime, params = parse_options_header(content_type or "")
