@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,6 +22,14 @@ from cdnpanel.store.tables import applications
 def db(database_url: str) -> Database:
     database = Database(database_url)
     upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def other(database_url: str) -> Iterator[Database]:
+    """A second handle on the same database: another process, as far as ``db`` can tell."""
+    database = Database(database_url)
     yield database
     database.dispose()
 
@@ -143,23 +152,21 @@ def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, bac
 
 
 def test_prepared_reads_see_what_another_connection_committed(
-    db: Database, database_url: str
+    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The hot-path reads (Database.query) run outside read(): on SQLite on a connection the
-    # thread keeps. A key revoked or an application created elsewhere must show at once.
-    other = Database(database_url)
-    try:
-        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
-        keys, apps = KeyStore(db), ApplicationStore(db)
-        keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
-        assert keys.find_active_credential("K" * 32) is not None
-        assert apps.list_for_account(account.id) == []
-        KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
-        ApplicationStore(other).create(account_id=account.id, name="late", now=2)
-        assert keys.find_active_credential("K" * 32) is None
-        assert [a.name for a in apps.list_for_account(account.id)] == ["late"]
-    finally:
-        other.dispose()
+    # thread keeps. A key revoked or an application created elsewhere must show at once (once
+    # the cached reads look at other processes' commits: here every time).
+    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    keys, apps = KeyStore(db), ApplicationStore(db)
+    keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+    assert keys.find_active_credential("K" * 32) is not None
+    assert apps.list_for_account(account.id) == []
+    KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
+    ApplicationStore(other).create(account_id=account.id, name="late", now=2)
+    assert keys.find_active_credential("K" * 32) is None
+    assert [a.name for a in apps.list_for_account(account.id)] == ["late"]
 
 
 def test_prepared_reads_work_from_several_threads(db: Database) -> None:
@@ -179,52 +186,43 @@ def test_prepared_reads_work_from_several_threads(db: Database) -> None:
 
 
 def test_reads_after_a_consistent_scope_see_what_another_connection_committed(
-    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)  # look every time
-    other = Database(database_url)
-    try:
-        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
-        keys, apps = KeyStore(db), ApplicationStore(db)
-        keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
-        with db.consistent_reads():
-            assert keys.find_active_credential("K" * 32) is not None
-            ApplicationStore(other).create(account_id=account.id, name="late", now=2)
-            # Read first here, after the other commit: fresh, whatever the scope's check saw.
-            assert [a.name for a in apps.list_for_account(account.id)] == ["late"]
-            KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
-        assert keys.find_active_credential("K" * 32) is None
-        ApplicationStore(other).create(account_id=account.id, name="later", now=3)
-        assert [a.name for a in apps.list_for_account(account.id)] == ["late", "later"]
-    finally:
-        other.dispose()
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    keys, apps = KeyStore(db), ApplicationStore(db)
+    keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+    with db.consistent_reads():
+        assert keys.find_active_credential("K" * 32) is not None
+        ApplicationStore(other).create(account_id=account.id, name="late", now=2)
+        # Read first here, after the other commit: fresh, whatever the scope's check saw.
+        assert [a.name for a in apps.list_for_account(account.id)] == ["late"]
+        KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
+    assert keys.find_active_credential("K" * 32) is None
+    ApplicationStore(other).create(account_id=account.id, name="later", now=3)
+    assert [a.name for a in apps.list_for_account(account.id)] == ["late", "later"]
 
 
 def test_cached_reads_see_other_processes_commits_within_the_check_interval(
-    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not db.is_sqlite:
         pytest.skip("reads are not cached on PostgreSQL")
-    other = Database(database_url)  # another process, as far as db can tell
-    try:
-        account = AccountStore(db).create(name="a", cdn_id=None, now=1)
-        apps = ApplicationStore(db)
-        assert apps.list_for_account(account.id) == []
-        monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 3600.0)
-        ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
-        assert apps.list_for_account(account.id) == []  # not looked at again yet
-        monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
-        assert [a.name for a in apps.list_for_account(account.id)] == ["theirs"]
-    finally:
-        other.dispose()
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    apps = ApplicationStore(db)
+    assert apps.list_for_account(account.id) == []
+    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 3600.0)
+    ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
+    assert apps.list_for_account(account.id) == []  # not looked at again yet
+    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
+    assert [a.name for a in apps.list_for_account(account.id)] == ["theirs"]
 
 
 def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
-    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not db.is_sqlite:
         pytest.skip("reads are not cached on PostgreSQL")
-    other = Database(database_url)
     writing, done = threading.Event(), threading.Event()
 
     def hold_the_writer() -> None:
@@ -249,7 +247,6 @@ def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
         done.set()
         if holder.is_alive():
             holder.join()
-        other.dispose()
 
 
 def test_cached_reads_see_this_process_commits_at_once_but_for_replay_claims(
