@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+__all__ = ["Settings", "default_database_path", "default_database_url"]
 
-DEFAULT_DATABASE_URL = "sqlite:///var/cdnpanel.db"
+
+def default_database_path() -> Path:
+    """Where the embedded database lives unless told otherwise: the user's data folder
+    (``$XDG_DATA_HOME/cdnpanel/cdnpanel.db``, by default ``~/.local/share/cdnpanel/``), the same
+    from whatever folder the server or the CLI is started."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).absolute() / "cdnpanel" / "cdnpanel.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_database_path()}"
 
 
 class Settings(BaseSettings):
@@ -16,8 +29,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDNPANEL_", extra="ignore", frozen=True)
 
     database_url: str = Field(
-        DEFAULT_DATABASE_URL,
-        description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql://user@host/db",
+        default_factory=default_database_url,
+        description="SQLAlchemy URL: sqlite:///path.db (embedded; default "
+        "~/.local/share/cdnpanel/cdnpanel.db) or postgresql://user@host/db",
     )
     timestamp_window: int = Field(
         300, ge=30, le=3600, description="Seconds a request timestamp may differ from the clock"

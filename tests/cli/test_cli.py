@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -82,3 +83,40 @@ def test_call_goes_through_the_sdk(
     assert code == 0 and json.loads(out)["data"][0]["name"] == "demo-origin"
     code, out, _ = cdnpanel("call", "video.getapps", "app:=[1]", *common)
     assert code == 1 and json.loads(out)["param"] == "app"
+
+
+def test_the_default_database_is_the_same_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run from another folder, the CLI used to make an empty ./var/cdnpanel.db and answer
+    # "account 158 not found". The default is the user's data folder, whatever the folder.
+    monkeypatch.delenv("CDNPANEL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    runner = CliRunner()
+    monkeypatch.chdir(one)
+    result = runner.invoke(main, ["account", "create", "--name", "Acme", "--cdn", "158"])
+    assert result.exit_code == 0, result.output
+    database = tmp_path / "data" / "cdnpanel" / "cdnpanel.db"
+    assert f"created a new, empty database at {database}" in result.stderr
+    monkeypatch.chdir(two)
+    result = runner.invoke(main, ["account", "list", "--json"])
+    assert result.exit_code == 0 and "created" not in result.stderr
+    assert [a["cdn"] for a in json.loads(result.stdout)["accounts"]] == [158]
+    assert list(one.iterdir()) == [] and list(two.iterdir()) == []
+
+
+def test_database_files_are_readable_by_their_owner_only(
+    cdnpanel: Callable[..., tuple[int, str, str]], database_url: str, tmp_path: Path
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("an SQLite file")
+    assert cdnpanel("key", "create", "--cdn", "1", "--json")[0] == 1  # the file exists now
+    path = Path(database_url.removeprefix("sqlite:///"))
+    files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+    assert files and all(p.stat().st_mode & 0o077 == 0 for p in files)
+    path.chmod(0o644)  # as an older cdnpanel left it: tightened on the next open
+    cdnpanel("account", "list")
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -171,3 +171,28 @@ def test_application_protection(cdnpanel: Run, origin: str) -> None:
     assert listed == {"demo-origin": ("sevu", "origin1.example.net"), "paid": ("sevu", None)}
     code, _, err = cdnpanel("app", "update", "--cdn", "158", "paid", "--protection", "drm")
     assert code == 2 and "drm" in err
+
+
+def test_origin_secrets_can_go_to_a_private_file(cdnpanel: Run, tmp_path: Path) -> None:
+    saved = tmp_path / "origin2.secret"
+    code, out, _ = cdnpanel(
+        "origin", "add", "origin2.example.net", "--control-url", "http://127.0.0.1:18082",
+        "--secret-file", str(saved), "--json",
+    )  # fmt: skip
+    assert code == 0 and "secret" not in json.loads(out)
+    secret = saved.read_text().strip()
+    assert len(secret) >= 32 and secret not in out
+    assert saved.stat().st_mode & 0o777 == 0o600
+    config = tmp_path / "nginx.conf"
+    code, _, _ = cdnpanel(
+        "origin", "nginx-config", "origin2.example.net", "--prefix", str(tmp_path),
+        "--secret-file", str(saved), "-o", str(config),
+    )  # fmt: skip
+    assert code == 0 and config.stat().st_mode & 0o777 == 0o600
+    # A file that exists is never overwritten with a new secret (it may be another origin's).
+    code, _, err = cdnpanel("origin", "rotate-secret", "origin2.example.net", "--secret-file", str(saved))
+    assert code == 2 and "exists already" in err and saved.read_text().strip() == secret
+    rotated = tmp_path / "rotated.secret"
+    code, out, _ = cdnpanel("origin", "rotate-secret", "origin2.example.net", "--secret-file", str(rotated))
+    assert code == 0 and rotated.read_text().strip() != secret and rotated.read_text() not in out
+    assert rotated.stat().st_mode & 0o777 == 0o600

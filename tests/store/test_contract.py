@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store import database as database_module
+from tests.conftest import FrozenClock
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
@@ -19,11 +21,25 @@ from cdnpanel.store.tables import applications
 
 
 @pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    upgrade(database)
-    yield database
-    database.dispose()
+def db_factory(database_url: str) -> Iterator[Callable[..., Database]]:
+    """Returns a function opening the migrated test database with the given ``Database``
+    options (the interval and clock of the look at other processes' commits)."""
+    opened: list[Database] = []
+
+    def open_database(**options: Any) -> Database:
+        database = Database(database_url, **options)
+        upgrade(database)
+        opened.append(database)
+        return database
+
+    yield open_database
+    for database in opened:
+        database.dispose()
+
+
+@pytest.fixture
+def db(db_factory: Callable[..., Database]) -> Database:
+    return db_factory()
 
 
 @pytest.fixture
@@ -152,12 +168,12 @@ def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, bac
 
 
 def test_prepared_reads_see_what_another_connection_committed(
-    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
+    db_factory: Callable[..., Database], other: Database
 ) -> None:
     # The hot-path reads (Database.query) run outside read(): on SQLite on a connection the
     # thread keeps. A key revoked or an application created elsewhere must show at once (once
     # the cached reads look at other processes' commits: here every time).
-    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
+    db = db_factory(others_check_interval=0.0)
     account = AccountStore(db).create(name="a", cdn_id=None, now=1)
     keys, apps = KeyStore(db), ApplicationStore(db)
     keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
@@ -186,9 +202,9 @@ def test_prepared_reads_work_from_several_threads(db: Database) -> None:
 
 
 def test_reads_after_a_consistent_scope_see_what_another_connection_committed(
-    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
+    db_factory: Callable[..., Database], other: Database
 ) -> None:
-    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)  # look every time
+    db = db_factory(others_check_interval=0.0)  # look every time
     account = AccountStore(db).create(name="a", cdn_id=None, now=1)
     keys, apps = KeyStore(db), ApplicationStore(db)
     keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
@@ -204,23 +220,38 @@ def test_reads_after_a_consistent_scope_see_what_another_connection_committed(
 
 
 def test_cached_reads_see_other_processes_commits_within_the_check_interval(
-    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
+    db_factory: Callable[..., Database], other: Database
 ) -> None:
+    clock = FrozenClock(0.0)  # a monotonic clock as a machine booted a moment ago has it
+    db = db_factory(others_check_interval=3600.0, monotonic=clock)
     if not db.is_sqlite:
         pytest.skip("reads are not cached on PostgreSQL")
     account = AccountStore(db).create(name="a", cdn_id=None, now=1)
     apps = ApplicationStore(db)
     assert apps.list_for_account(account.id) == []
-    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 3600.0)
     ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
+    clock.advance(3599.0)
     assert apps.list_for_account(account.id) == []  # not looked at again yet
-    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
+    clock.advance(1.0)
     assert [a.name for a in apps.list_for_account(account.id)] == ["theirs"]
 
 
-def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
-    db: Database, other: Database, monkeypatch: pytest.MonkeyPatch
+def test_the_first_cached_read_looks_at_other_processes_commits(
+    db_factory: Callable[..., Database], other: Database
 ) -> None:
+    # "Never looked" is its own state: not a look at time zero, which a monotonic clock that
+    # started under an hour ago (a freshly booted machine) would take for a recent one.
+    clock = FrozenClock(5.0)
+    db = db_factory(others_check_interval=3600.0, monotonic=clock)
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
+    assert [a.name for a in ApplicationStore(db).list_for_account(account.id)] == ["theirs"]
+
+
+def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
+    db_factory: Callable[..., Database], other: Database
+) -> None:
+    db = db_factory(others_check_interval=0.0)
     if not db.is_sqlite:
         pytest.skip("reads are not cached on PostgreSQL")
     writing, done = threading.Event(), threading.Event()
@@ -236,7 +267,6 @@ def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
         apps = ApplicationStore(db)
         assert apps.list_for_account(account.id) == []
         ApplicationStore(other).create(account_id=account.id, name="theirs", now=2)
-        monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 0.0)
         holder.start()
         assert writing.wait(10)
         # The look at other processes' commits needs the writer's connection: without it,
@@ -250,9 +280,9 @@ def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
 
 
 def test_cached_reads_see_this_process_commits_at_once_but_for_replay_claims(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db_factory: Callable[..., Database],
 ) -> None:
-    monkeypatch.setattr(database_module, "OTHERS_CHECK_INTERVAL", 3600.0)
+    db = db_factory(others_check_interval=3600.0, monotonic=FrozenClock(0.0))
     account = AccountStore(db).create(name="a", cdn_id=None, now=1)
     apps, keys = ApplicationStore(db), KeyStore(db)
     keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 import orjson
+from sqlalchemy.engine import make_url
 
 from cdnpanel.config import Settings
 from cdnpanel.errors import CdnpanelError
@@ -32,7 +34,15 @@ class CliState:
     @property
     def services(self) -> Services:
         if self._services is None:
-            self._services = build_services(self.settings)
+            settings = self.settings
+            new_file = _new_sqlite_file(settings.database_url)
+            self._services = build_services(settings)
+            if new_file is not None:
+                click.echo(
+                    f"note: created a new, empty database at {new_file} (another one: --db URL "
+                    "or CDNPANEL_DATABASE_URL)",
+                    err=True,
+                )
         return self._services
 
     def close(self) -> None:
@@ -41,6 +51,18 @@ class CliState:
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+
+def _new_sqlite_file(database_url: str) -> Path | None:
+    """The absolute path of an SQLite database file that does not exist yet, else None."""
+    url = make_url(database_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    path = Path(database).absolute()
+    return None if path.exists() else path
 
 
 def print_json(value: Any) -> None:

@@ -26,7 +26,8 @@ class _Group(click.Group):
     "--db",
     "database_url",
     envvar="CDNPANEL_DATABASE_URL",
-    help="Database URL (default: sqlite:///var/cdnpanel.db; or postgresql://user@host/db).",
+    help="Database URL (default: ~/.local/share/cdnpanel/cdnpanel.db, embedded SQLite; or "
+    "postgresql://user@host/db).",
 )
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None) -> None:

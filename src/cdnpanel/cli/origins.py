@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TextIO
 
@@ -29,6 +30,27 @@ def _origin_json(o: Origin) -> dict[str, object]:
     }
 
 
+_save_secret_option = click.option(
+    "--secret-file",
+    "save_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the hook secret to this new file (mode 0600) instead of printing it.",
+)
+
+
+def _refuse_existing(path: Path | None) -> None:
+    if path is not None and path.exists():
+        raise click.UsageError(f"--secret-file {path} exists already: give a new file")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds the origin's hook secret)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
 @click.group()
 def origin() -> None:
     """Origins: the media servers (nginx-rtmp) that ingest and serve streams."""
@@ -49,19 +71,34 @@ def origin() -> None:
     show_default=True,
     help="HLS segment length in seconds; an HLS viewer counts for three of them.",
 )
+@_save_secret_option
 @json_option
 @pass_state
 def origin_add(
-    state: CliState, name: str, control_url: str, kind: str, hls_fragment: int, as_json: bool
+    state: CliState,
+    name: str,
+    control_url: str,
+    kind: str,
+    hls_fragment: int,
+    save_to: Path | None,
+    as_json: bool,
 ) -> None:
-    """Add an origin NAME (the host name clients pass as origin_url); prints its hook secret."""
+    """Add an origin NAME (the host name clients pass as origin_url); prints its hook secret,
+    or writes it to --secret-file."""
+    _refuse_existing(save_to)
     issued = state.services.origins.add(
         name, control_url=control_url, kind=kind, hls_fragment=hls_fragment
     )
+    if save_to is not None:
+        _write_private(save_to, issued.secret + "\n")
     if as_json:
-        print_json({**_origin_json(issued.origin), "secret": issued.secret})
+        shown = {} if save_to is not None else {"secret": issued.secret}
+        print_json({**_origin_json(issued.origin), **shown})
         return
     click.echo(f"origin:  {issued.origin.name} ({issued.origin.kind}, {issued.origin.control_url})")
+    if save_to is not None:
+        click.echo(f"secret:  written to {save_to} (readable by you only)")
+        return
     click.echo(f"secret:  {issued.secret}")
     click.echo(
         "Keep the secret now: cdnpanel will not show it again. The origin's nginx.conf needs "
@@ -88,12 +125,21 @@ def origin_list(state: CliState, as_json: bool) -> None:
 
 @origin.command("rotate-secret")
 @click.argument("name")
+@_save_secret_option
 @json_option
 @pass_state
-def origin_rotate_secret(state: CliState, name: str, as_json: bool) -> None:
-    """Give the origin a new hook secret (the old one stops working); prints it once."""
+def origin_rotate_secret(state: CliState, name: str, save_to: Path | None, as_json: bool) -> None:
+    """Give the origin a new hook secret (the old one stops working); prints it once, or
+    writes it to --secret-file."""
+    _refuse_existing(save_to)
     issued = state.services.origins.rotate_secret(name)
-    if as_json:
+    if save_to is not None:
+        _write_private(save_to, issued.secret + "\n")
+        if as_json:
+            print_json({"name": name, "secret_file": str(save_to)})
+        else:
+            click.echo(f"secret:  written to {save_to} (readable by you only)")
+    elif as_json:
         print_json({"name": name, "secret": issued.secret})
     else:
         click.echo(f"secret:  {issued.secret}")
@@ -200,6 +246,5 @@ def origin_nginx_config(
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text)
-    output.chmod(0o600)
+    _write_private(output, text)
     click.echo(f"wrote {output}; start nginx with: nginx -p {prefix}/ -c {output}", err=True)

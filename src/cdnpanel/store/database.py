@@ -8,10 +8,11 @@ surprises. PostgreSQL (shared, for several API nodes) gets the same interface.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,12 +41,27 @@ READ_CACHE_SIZE = 4096
 # an application added by the CLI or another worker reaches requests within this time.
 OTHERS_CHECK_INTERVAL = 0.001
 
+_NEVER: tuple[float, int | None] | None = None
+"""``_others_checked`` before the first look at other processes' commits."""
+
 
 class Database:
     """An engine plus the transaction discipline every repository uses."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        others_check_interval: float = OTHERS_CHECK_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``others_check_interval`` and ``monotonic`` (a clock of seconds that only moves
+        forward) say how often cached reads look at other processes' commits; see
+        ``_cache_version``."""
         self.url = make_url(url)
+        self._others_check_interval = others_check_interval
+        self._monotonic = monotonic
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = self._create_engine(echo)
         # One writer per process, on one connection kept open (a checkout from the pool cost
@@ -54,9 +70,10 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._writer: Connection | None = None
         # Commits of this process that may have changed what cached reads read, and the last
-        # look at other processes' commits: (when, PRAGMA data_version). See _cache_version.
+        # look at other processes' commits: (when, PRAGMA data_version), or _NEVER before the
+        # first. See _cache_version.
         self._generation = 0
-        self._others_checked: tuple[float, int | None] = (-OTHERS_CHECK_INTERVAL, None)
+        self._others_checked: tuple[float, int | None] | None = _NEVER
         # SQLite: each thread keeps one connection for single-statement reads (see query()).
         self._readers = threading.local()
         self._reader_connections: list[Any] = []
@@ -71,7 +88,7 @@ class Database:
             return create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10)
         database = self.url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database_file(Path(database))
         engine = create_engine(
             self.url,
             echo=echo,
@@ -181,7 +198,7 @@ class Database:
     def _cache_version(self) -> tuple[int | None, int]:
         """What the cached reads of every thread are valid for: this process's commits that may
         have changed what they read, and commits by other processes (the CLI, other workers),
-        looked at no more than once every ``OTHERS_CHECK_INTERVAL``.
+        looked at no more than once every ``others_check_interval``.
 
         Other processes' commits show in ``PRAGMA data_version`` on the writer's connection,
         which does not count the writer's own (replay claims, a commit every few requests under
@@ -189,12 +206,12 @@ class Database:
         caller reads afresh.
         """
         generation = self._generation
-        checked_at, others = self._others_checked
-        now = time.monotonic()
-        if now - checked_at < OTHERS_CHECK_INTERVAL:
-            return others, generation
+        now = self._monotonic()
+        last = self._others_checked
+        if last is not None and now - last[0] < self._others_check_interval:
+            return last[1], generation
         assert self._write_lock is not None
-        if not self._write_lock.acquire(blocking=False):
+        if not self._write_lock.acquire(blocking=False):  # unknown; looked at next time
             return None, generation
         try:
             driver: Any = self._writer_connection().connection.driver_connection
@@ -225,7 +242,7 @@ class _Reader:
 
     Before a cached read (once per ``consistent_reads`` scope) the cache is checked against
     ``Database._cache_version`` and emptied when it moved: at once for a commit of this process
-    that may touch what cached reads read, within ``OTHERS_CHECK_INTERVAL`` for a commit by
+    that may touch what cached reads read, within ``others_check_interval`` for a commit by
     another process. This process's replay claims leave it alone. A read of the key or of an
     account's applications costs 15 to 30 µs (more just after a commit, when SQLite has
     dropped its own page cache); the look at other processes' commits about 5 µs, which is
@@ -269,6 +286,19 @@ class _Reader:
                 self._values.clear()
             self._values[key] = value
         return value
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds API secrets), and tighten
+    one an older version left readable by others. SQLite gives its -wal and -shm files the
+    database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError, PermissionError):  # another user's: theirs to mend
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
