@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from cdnpanel.ingest.formats import FORMATS
 from cdnpanel.services.ticket_rules import Reason
 from cdnpanel.store.tables import ticket_attempts
 from tests.integration.conftest import Stack
@@ -225,3 +226,30 @@ def test_errorcount_matches_the_attempt_log(live: Stack) -> None:
     assert counted(limit=5) == 5
     assert counted(limit=5, seek=5) == 2
     assert counted(key=keys[2], success=0) == 2  # wrong pass, then revoked
+
+
+def test_ticket_passwords_never_reach_the_logs(live: Stack, ffmpeg: Ffmpeg) -> None:
+    secret_pass = "s3cret-1234-never-logged"
+    key = ticket(live, **{"pass": secret_pass})
+    response = playlist(live, key, secret_pass)
+    assert response.status_code == 200
+    segment = next(line for line in response.text.splitlines() if ".ts?" in line)
+    assert httpx.get(live.nginx.http_url(f"demo-origin/live/cam1/{segment}")).status_code == 200
+    gone = f"demo-origin/live/cam1/cam1-999999.ts{query(key, secret_pass)}"
+    assert httpx.get(live.nginx.http_url(gone)).status_code in (403, 404)
+    assert playlist(live, key, secret_pass + "-wrong").status_code == 403
+    rtmp = live.nginx.rtmp_url("demo-origin/live/cam1")
+    assert plays_for(ffmpeg.play(rtmp + query(key, secret_pass)), 2)
+    assert refused_within(ffmpeg.play(rtmp + query(key, secret_pass + "-wrong")), 20)
+    ffmpeg.stop_all()
+    live.nginx.stop()  # every log line written and closed
+    logs = {p.name: p.read_bytes() for p in live.nginx.prefix.iterdir() if p.suffix == ".log"}
+    logs["cdnpanel"] = live.server.log_path.read_bytes()
+    assert {"access.log", "rtmp-access.log", "error.log"} <= set(logs)
+    leaked = [name for name, text in logs.items() if secret_pass.encode() in text]
+    assert leaked == []
+    # What metering needs is still there: the path, the bytes, the application.
+    assert b"GET /demo-origin/live/cam1/index.m3u8 HTTP/1.1" in logs["access.log"]
+    assert FORMATS["cdnpanel"].parse(logs["access.log"]).requests
+    assert b'PLAY "demo-origin/live" "cam1" ""' in logs["rtmp-access.log"]
+    assert FORMATS["rtmp"].parse(logs["rtmp-access.log"]).requests

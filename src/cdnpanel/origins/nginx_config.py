@@ -33,10 +33,19 @@ _LISTEN = re.compile(r"(?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}")
 DEFAULT_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 ACCESS_LOG_FORMAT = (
-    '$remote_addr - $remote_user [$time_iso8601] "$request" $status $bytes_sent '
-    '"$http_referer" "$http_user_agent" $host $request_time'
+    '$remote_addr - $remote_user [$time_iso8601] "$request_method $cdnpanel_path '
+    '$server_protocol" $status $bytes_sent "$http_referer" "$http_user_agent" $host $request_time'
 )
-"""The HTTP access-log line cdnpanel's usage metering reads (``cdnpanel ingest``)."""
+"""The HTTP access-log line cdnpanel's usage metering reads (``cdnpanel ingest``): nginx
+``combined`` with the ISO time, ``$bytes_sent`` and more, and the request's path without its
+query string, which carries ticket passwords (``?key=...&pass=...``)."""
+
+RTMP_ACCESS_LOG_FORMAT = (
+    '$remote_addr [$time_local] $command "$app" "$name" "" - $bytes_received $bytes_sent '
+    '"$pageurl" "$flashver" ($session_readable_time)'
+)
+"""nginx-rtmp's own ``combined`` line with its ``"$args"`` left empty: the play arguments carry
+ticket passwords (``cdnpanel ingest --format nginx-rtmp`` reads it as before)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +152,9 @@ events {{
 }}
 
 rtmp {{
-    access_log {prefix}/rtmp-access.log;
+    # Without the play arguments, which carry ticket passwords.
+    log_format cdnpanel '{RTMP_ACCESS_LOG_FORMAT}';
+    access_log {prefix}/rtmp-access.log cdnpanel;
     server {{
         listen {options.rtmp_listen};
         chunk_size 4096;
@@ -158,7 +169,11 @@ http {{
     sendfile on;
     tcp_nopush on;
     server_tokens off;
-    # The line cdnpanel's usage metering reads: cdnpanel ingest --format cdnpanel
+    # The line cdnpanel's usage metering reads (cdnpanel ingest --format cdnpanel), with the
+    # path but not the query string: ?key=...&pass=... carries ticket passwords.
+    map $request_uri $cdnpanel_path {{
+        "~^(?<path>[^?]*)" $path;
+    }}
     log_format cdnpanel '{ACCESS_LOG_FORMAT}';
     access_log {prefix}/access.log cdnpanel;
     client_body_temp_path {prefix}/temp-client-body;
@@ -188,6 +203,9 @@ http {{
     # Playback: /<app>/<inst>/<stream>/index.m3u8, every request checked by cdnpanel.
     server {{
         listen {options.http_listen};
+        # A segment gone from the playlist is a 404, not an error line quoting the request
+        # (its query string carries the ticket's password).
+        log_not_found off;
         location = /_cdnpanel/hls-auth {{
             internal;
             proxy_pass http://cdnpanel{api.path}/hooks/origins/{origin.name}/hls;
