@@ -190,9 +190,13 @@ def test_origin_secrets_can_go_to_a_private_file(cdnpanel: Run, tmp_path: Path) 
     )  # fmt: skip
     assert code == 0 and config.stat().st_mode & 0o777 == 0o600
     # A file that exists is never overwritten with a new secret (it may be another origin's).
-    code, _, err = cdnpanel("origin", "rotate-secret", "origin2.example.net", "--secret-file", str(saved))
+    code, _, err = cdnpanel(
+        "origin", "rotate-secret", "origin2.example.net", "--secret-file", str(saved)
+    )
     assert code == 2 and "exists already" in err and saved.read_text().strip() == secret
     rotated = tmp_path / "rotated.secret"
-    code, out, _ = cdnpanel("origin", "rotate-secret", "origin2.example.net", "--secret-file", str(rotated))
+    code, out, _ = cdnpanel(
+        "origin", "rotate-secret", "origin2.example.net", "--secret-file", str(rotated)
+    )
     assert code == 0 and rotated.read_text().strip() != secret and rotated.read_text() not in out
     assert rotated.stat().st_mode & 0o777 == 0o600

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cdnpanel.commands.params import AppRefs
 from cdnpanel.commands.registry import Answer, CommandContext, Params, Registry, command
@@ -43,6 +46,61 @@ def test_bad_app_shapes_name_the_parameter(raw: object) -> None:
     with pytest.raises(InvalidParameter) as caught:
         servers.validate({"app": raw})
     assert caught.value.param.startswith("app")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+# What a parameter failure must never show the client: the validation library's own names.
+_INTERNALS = re.compile(
+    r"constrained|function-(after|before|wrap|plain)|\[_|Value error|list\[|union"
+)
+
+
+@pytest.mark.parametrize("name", build_registry().names())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_parameter_failures_speak_the_clients_names(name: str, data: st.DataObject) -> None:
+    cmd = build_registry().get(name)
+    names = cmd.parameter_names
+    raw = data.draw(
+        st.dictionaries(st.sampled_from(names), _JSON, max_size=len(names))
+        if names
+        else st.just({})
+    )
+    try:
+        cmd.validate(raw)
+    except InvalidParameter as failure:
+        assert re.fullmatch(r"[a-z_]+(\[\d+\])*", failure.param), failure.param
+        assert failure.param.split("[")[0] in names
+        assert not _INTERNALS.search(failure.message), failure.message
+        assert len(failure.message) < 300
+    except MissingFields as failure:
+        assert set(failure.fields) <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "param", "message"),
+    [
+        ("vsn.viewercount", {"app": "a", "url": ""}, "url", "at least 1 character"),
+        ("vsn.viewercount", {"app": [1], "url": "a"}, "app", "takes one application"),
+        ("vsn.viewercount", {"app": "a", "url": ["a", "b\x01"]}, "url[1]", "control characters"),
+        ("video.servers", {"app": [1, "", 3]}, "app[1]", "at least 1 character"),
+        ("usage.summary", {"starttime": [1]}, "starttime", "a Unix time or a date"),
+        ("stream.close", {"stream_id": "abc"}, "stream_id", "a whole number"),
+    ],
+)
+def test_parameter_failures_say_what_is_accepted(
+    name: str, raw: dict[str, Any], param: str, message: str
+) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        build_registry().get(name).validate(raw)
+    assert caught.value.param == param
+    assert message in caught.value.message and not _INTERNALS.search(caught.value.message)
 
 
 def test_missing_and_unknown_parameters() -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store import database as database_module
-from tests.conftest import FrozenClock
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
@@ -18,6 +17,7 @@ from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import current_revision, head_revision, upgrade
 from cdnpanel.store.nonces import Nonce, NonceStore
 from cdnpanel.store.tables import applications
+from tests.conftest import FrozenClock
 
 
 @pytest.fixture

@@ -32,26 +32,50 @@ def _instance(value: str) -> str:
     return value
 
 
-AppRef = (
-    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1, max_length=100)]
-)
+# Each shape's description says what a client may send: a failure names it (registry.py).
+
+AppRef = Annotated[
+    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1, max_length=100)],
+    Field(description="one application: its id (a whole number) or its name"),
+]
 """``app`` as an application id or name."""
 
 AppRefs = Annotated[
     list[AppRef],
     BeforeValidator(_as_list),
-    Field(min_length=1, max_length=500),
+    Field(
+        min_length=1,
+        max_length=500,
+        description="an application id or name, or a list of 1 to 500 of them",
+    ),
 ]
 """``app`` as an id, a list of ids, a name or a list of names (seed 000)."""
 
-WholeNumber = Annotated[StrictInt, BeforeValidator(_numeric_string), Field(ge=0, le=2**53)]
+WholeNumber = Annotated[
+    StrictInt,
+    BeforeValidator(_numeric_string),
+    Field(ge=0, le=2**53, description="a whole number from 0 to 2^53 (or its digits as text)"),
+]
 """A non-negative integer, also as a string of digits."""
 
-Name = Annotated[StrictStr, Field(min_length=1, max_length=512), AfterValidator(_printable)]
+Name = Annotated[
+    StrictStr,
+    Field(
+        min_length=1, max_length=512, description="a name: printable text of 1 to 512 characters"
+    ),
+    AfterValidator(_printable),
+]
 """A stream name, instance or path: printable text."""
 
-Instance = Annotated[StrictStr, Field(min_length=1, max_length=100), AfterValidator(_instance)]
+Instance = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=100, description="an application instance such as live"),
+    AfterValidator(_instance),
+]
 """An application instance (ScaleEngine's ``inst``), e.g. ``live``."""
 
-StartTime = WholeNumber | Annotated[StrictStr, Field(min_length=1, max_length=40)]
+StartTime = Annotated[
+    WholeNumber | Annotated[StrictStr, Field(min_length=1, max_length=40)],
+    Field(description="a Unix time or a date such as 2026-11-01"),
+]
 """``starttime`` as a Unix time (also a string of digits) or a date string (``2025-01-01``)."""

@@ -10,10 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from types import MappingProxyType, UnionType
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Generic,
+    NamedTuple,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 
@@ -133,6 +144,8 @@ class Registry:
 
 
 def _parameter_error(cmd: Command[Any], exc: ValidationError) -> Exception:
+    """The first failing parameter, in the client's own names (``app``, ``app[2]``) and with
+    what the parameter accepts: never pydantic's internal names for the branches of a type."""
     errors = exc.errors(include_url=False, include_input=False)
     missing = [_param_name(e["loc"]) for e in errors if e["type"] == "missing"]
     if missing:
@@ -140,10 +153,58 @@ def _parameter_error(cmd: Command[Any], exc: ValidationError) -> Exception:
     first = errors[0]
     param = _param_name(first["loc"])
     if first["type"] == "extra_forbidden":
-        accepted = ", ".join(cmd.parameter_names) or "no parameters"
-        return InvalidParameter(param, f"{cmd.name} does not take it (it takes: {accepted})")
-    return InvalidParameter(param, first["msg"])
+        known = ", ".join(cmd.parameter_names) or "no parameters"
+        return InvalidParameter(param, f"{cmd.name} does not take it (it takes: {known})")
+    # A parameter of several shapes (an id or a name; one name or a list) fails once per shape:
+    # a shape whose type matched says what is wrong with the value; if none matched, the
+    # parameter's description says what it takes.
+    about_value = [
+        e
+        for e in errors
+        if e["loc"][:1] == first["loc"][:1] and not e["type"].endswith(("_type", "_parsing"))
+    ]
+    accepted = _accepted(cmd, first["loc"])
+    takes = f"{cmd.name} takes {accepted}" if accepted else None
+    if about_value:
+        problem = _sentence(about_value[0]["msg"])
+        return InvalidParameter(
+            _param_name(about_value[0]["loc"]), f"{problem} ({takes})" if takes else problem
+        )
+    return InvalidParameter(param, takes or _sentence(first["msg"]))
+
+
+def _accepted(cmd: Command[Any], loc: tuple[int | str, ...]) -> str | None:
+    """What the parameter at ``loc`` takes, from the descriptions its type declares."""
+    by_alias = {(f.alias or name): f for name, f in cmd.params.model_fields.items()}
+    field_info = by_alias.get(str(loc[0])) if loc else None
+    if field_info is None:
+        return None
+    return field_info.description or _describe(field_info.annotation)
+
+
+def _describe(annotation: Any) -> str | None:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *metadata = get_args(annotation)
+        for meta in metadata:
+            if isinstance(meta, FieldInfo) and meta.description:
+                return meta.description
+        return _describe(inner)
+    if origin in (Union, UnionType):
+        parts = [_describe(arg) for arg in get_args(annotation) if arg is not type(None)]
+        return " or ".join(p for p in parts if p) if all(parts) else None
+    return None
 
 
 def _param_name(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) if loc else "(parameters)"
+    """``('app', 2, 'constrained-int')`` as the client wrote it: ``app[2]``. What follows the
+    parameter's name is list indexes and pydantic's names for the branches of a type (no
+    parameter is an object)."""
+    if not loc:
+        return "(parameters)"
+    return str(loc[0]) + "".join(f"[{part}]" for part in loc[1:] if isinstance(part, int))
+
+
+def _sentence(message: str) -> str:
+    """pydantic's "Value error, must not ..." as "must not ...": the client needs no prefix."""
+    return message.removeprefix("Value error, ")

@@ -27,9 +27,14 @@ def _flag(value: Any) -> Any:
     return value
 
 
-Text = Annotated[StrictStr, Field(max_length=1000)]
-Flag = Annotated[StrictInt, BeforeValidator(_flag), Field(ge=0, le=1)]
-Expiry = StrictStr | StrictInt
+Text = Annotated[StrictStr, Field(max_length=1000, description="text of at most 1000 characters")]
+Flag = Annotated[
+    StrictInt, BeforeValidator(_flag), Field(ge=0, le=1, description="0 or 1 (or true, false)")
+]
+Expiry = Annotated[
+    StrictStr | StrictInt,
+    Field(description="a date and time, a Unix time, or a time from now such as +2 hours"),
+]
 
 
 class RequestParams(Params):

@@ -18,7 +18,10 @@ ROOT = "_root_"
 class ViewerCountParams(Params):
     app: AppRef
     # A stream name or VOD path, or a list of them (the answer then maps each to its count).
-    url: Name | Annotated[list[Name], Field(min_length=1, max_length=500)]
+    url: Annotated[
+        Name | Annotated[list[Name], Field(min_length=1, max_length=500)],
+        Field(description="a stream name, or a list of 1 to 500 of them"),
+    ]
 
 
 @command(
