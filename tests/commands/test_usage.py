@@ -47,7 +47,9 @@ def line(day: str, app: str, sent: int) -> str:
 
 @pytest.fixture
 def usage_world(origin_world: OriginWorld, tmp_path: Path) -> OriginWorld:
-    """demo-origin (tenant) served by HML and ORG; other-origin (other) by HML."""
+    """demo-origin (tenant) served by HML and ORG; other-origin (other) by HML; today is
+    2026-12-10, so the whole of November is past."""
+    origin_world.clock.now = 1_796_900_000.0  # 2026-12-10 UTC
     services = origin_world.services
     services.applications.create(origin_world.tenant.account.id, "demo-vod")
     services.applications.create(origin_world.tenant.account.id, "demo-third")
@@ -136,7 +138,7 @@ def test_video_servers_starttime_forms(call: CallCommand) -> None:
     month = call("video.servers", app="demo-origin", starttime="2026-11")
     assert month["data"][0]["date"] == "2026-11-01"
     default = call("video.servers", app="demo-origin")  # the last 30 days, ending today
-    assert (default["data"][0]["date"], default["data"][-1]["date"]) == ("2026-10-20", "2026-11-18")
+    assert (default["data"][0]["date"], default["data"][-1]["date"]) == ("2026-11-11", "2026-12-10")
     assert call("video.servers", app="demo-origin", starttime="2025-01-01")["data"] == []
 
 
@@ -236,3 +238,15 @@ def test_usage_summary_meters(call: CallCommand, usage_world: OriginWorld) -> No
 def test_usage_summary_bad_starttime(call: CallCommand, starttime: object) -> None:
     answer = call("usage.summary", starttime=starttime)
     assert answer["status"] == "failure" and "starttime" in answer["message"]
+
+
+def test_video_servers_stops_at_today(call: CallCommand, usage_world: OriginWorld) -> None:
+    usage_world.clock.now = 1_795_000_000.0  # 2026-11-18: the rest of November is to come
+    answer = call("video.servers", app="demo-origin", starttime="2026-11-01")
+    assert answer["data"][-1]["date"] == "2026-11-18"
+    assert len(answer["data"]) == 18 * 2
+
+
+def test_video_servers_with_nothing_served_says_so(call: CallCommand) -> None:
+    answer = call("video.servers", app="demo-vod", starttime="2026-01-01")
+    assert (answer["data"], answer["message"]) == ([], "No Video Region Data Found")

@@ -99,6 +99,12 @@ def test_close_refusals(origin_world: OriginWorld) -> None:
     assert services.streams.active(mine) == []
     with pytest.raises(NotFound, match=r"it ended .* \(not live on the origin"):
         services.streams.close(mine, stream_id=stream.id)
+    # By name too: when it ended, and which stream_id it was.
+    app = services.applications.resolve(mine, ["demo-origin"])[0]
+    with pytest.raises(NotFound, match=rf"it ended .* \(not live on the origin.*{stream.id}\)"):
+        services.streams.close(mine, app=app, inst="live", name="cam1")
+    with pytest.raises(NotFound, match=r"'demo-origin/live/cam9' not found in this account$"):
+        services.streams.close(mine, app=app, inst="live", name="cam9")
 
 
 def test_close_is_the_recorded_reason_even_when_publish_done_wins_the_race(

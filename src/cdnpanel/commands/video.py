@@ -42,7 +42,10 @@ def servers(context: CommandContext, params: ServersParams) -> Answer:
     apps = services.applications.resolve(context.caller.account_id, params.app)
     period = services.usage.servers_period(params.starttime)
     data = services.usage.video_servers(context.caller.account_id, apps, period)
-    return Answer("Found Video Region Data", {"data": data})
+    # The seed's message, and for nothing the seeds' "No ... Found" (as video.getapps says).
+    return Answer(
+        "Found Video Region Data" if data else "No Video Region Data Found", {"data": data}
+    )
 
 
 COMMANDS = (getapps, servers)

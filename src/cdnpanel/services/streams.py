@@ -220,7 +220,12 @@ class StreamRegistry:
             assert app is not None and inst is not None and name is not None
             candidates = self._streams.find_live(application_id=app.id, inst=inst, name=name)
             if not candidates:
-                raise NotFound("live stream", f"{app.name}/{inst}/{name}")
+                last = self._streams.latest_by_name(application_id=app.id, inst=inst, name=name)
+                raise NotFound(
+                    "live stream",
+                    f"{app.name}/{inst}/{name}",
+                    scope=_ended(last) if last is not None else "in this account",
+                )
         if wanted_origin is not None:
             candidates = [c for c in candidates if c.origin_id == wanted_origin.id]
             if not candidates:
@@ -246,4 +251,4 @@ def _describe(app: str, stream: Stream) -> str:
 
 def _ended(stream: Stream) -> str:
     when = datetime.fromtimestamp(stream.ended_at or 0, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"in this account: it ended {when} ({stream.end_reason})"
+    return f"in this account: it ended {when} ({stream.end_reason}; stream_id {stream.id})"

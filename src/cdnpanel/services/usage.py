@@ -212,7 +212,8 @@ class UsageService:
         self, account_id: int, apps: Sequence[Application], period: Period
     ) -> list[dict[str, Any]]:
         """Per day and server, the bytes and requests of these applications together: every
-        day of the period for each server that served them in it, by date then server."""
+        day of the period up to today (UTC) for each server that served them in it, by date
+        then server. Days still to come have no rows."""
         totals = self._servers_by_day(account_id, {a.id for a in apps}, period)
         names = self._server_names.get(0)
         servers = sorted(
@@ -220,7 +221,10 @@ class UsageService:
         )
         nothing = (0, 0)
         data = []
+        today = day_of(self._today())
         for day in period.days:
+            if day > today:
+                break
             text = day_text(day)
             for name, server in servers:
                 sent, count = totals.get((day, server), nothing)

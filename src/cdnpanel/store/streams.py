@@ -156,6 +156,22 @@ class StreamStore:
             rows = conn.execute(query.order_by(streams.c.id)).all()
         return [_stream(r) for r in rows]
 
+    def latest_by_name(self, *, application_id: int, inst: str, name: str) -> Stream | None:
+        """The newest stream with this app, inst and name, live or ended."""
+        query = (
+            select(streams)
+            .where(
+                streams.c.application_id == application_id,
+                streams.c.inst == inst,
+                streams.c.name == name,
+            )
+            .order_by(streams.c.id.desc())
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+        return _stream(row) if row else None
+
     def live_for_account(
         self, account_id: int, *, application_ids: Collection[int] | None = None
     ) -> list[Stream]:

@@ -140,6 +140,8 @@ streams = Table(
         postgresql_where=text("ended_at IS NULL"),
     ),
     Index("ix_streams_origin_id_client_id", "origin_id", "client_id"),
+    # A stream by name, live or ended (the newest first: by id within the name).
+    Index("ix_streams_name", "application_id", "inst", "name"),
 )
 
 # Viewers watching now. RTMP players are one row per connection (viewer = the client id) until
