@@ -1,5 +1,5 @@
 """``python -m cdnpanel`` runs the CLI."""
 
-from cdnpanel.cli import main
+from cdnpanel.cli import run
 
-main()
+run()

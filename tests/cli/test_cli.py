@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from cdnpanel import __version__
 from cdnpanel.cli import main
 from tests.conftest import LiveServer
 
@@ -100,7 +107,7 @@ def test_the_default_database_is_the_same_from_any_folder(
     result = runner.invoke(main, ["account", "create", "--name", "Acme", "--cdn", "158"])
     assert result.exit_code == 0, result.output
     database = tmp_path / "data" / "cdnpanel" / "cdnpanel.db"
-    assert f"created a new, empty database at {database}" in result.stderr
+    assert f"created a new database at {database}" in result.stderr
     monkeypatch.chdir(two)
     result = runner.invoke(main, ["account", "list", "--json"])
     assert result.exit_code == 0 and "created" not in result.stderr
@@ -120,3 +127,62 @@ def test_database_files_are_readable_by_their_owner_only(
     path.chmod(0o644)  # as an older cdnpanel left it: tightened on the next open
     cdnpanel("account", "list")
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_root_help_lists_each_subcommand_by_its_own_help() -> None:
+    from cdnpanel.cli._root import SUBCOMMANDS, _Group
+
+    group = main
+    assert isinstance(group, _Group)
+    ctx = click.Context(group)
+    for name, (_path, short) in SUBCOMMANDS.items():
+        command = group.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert (command.help or "").split("\n\n")[0].split(". ")[0].rstrip(".") + "." == short
+
+
+def test_help_and_call_import_neither_server_nor_store() -> None:
+    # What makes `cdnpanel --help` and `cdnpanel call` take 1 s: the server, the store and
+    # pydantic-settings. Checked as imports, not as times (BENCHMARKS.md has the times).
+    probe = (
+        "import sys; from cdnpanel.cli import main; from cdnpanel.cli._root import _Group; "
+        "import click; main.get_command(click.Context(main), 'call'); "
+        "heavy = [m for m in ('sqlalchemy', 'uvicorn', 'starlette', 'pydantic_settings', "
+        "'cdnpanel.wiring', 'cdnpanel.store.database') if m in sys.modules]; print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"cdnpanel, version {__version__}"
+
+
+def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "CDNPANEL_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    # Deterministic: the interrupt lands in the middle of the heavy imports.
+    interrupted_import = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def hit(name, *a, **k):\n"
+        "    if name == 'cdnpanel.wiring': raise KeyboardInterrupt\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = hit\n"
+        "sys.argv = ['cdnpanel', 'account', 'list']\n"
+        "from cdnpanel.cli import run; run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", interrupted_import], env=env, capture_output=True, check=False
+    )
+    assert b"Traceback" not in done.stderr and done.returncode in (1, 130), done.stderr
+    # And with a real Ctrl-C, once the console script has started.
+    script = str(Path(sys.executable).with_name("cdnpanel"))
+    for delay in (0.15, 0.3, 0.5):
+        process = subprocess.Popen(
+            [script, "account", "list"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        assert b"Traceback" not in err, (delay, err.decode())

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
-from sqlalchemy.engine import make_url
 
-from cdnpanel.config import Settings
 from cdnpanel.errors import CdnpanelError
-from cdnpanel.wiring import Services, build_services
+
+if TYPE_CHECKING:
+    from cdnpanel.config import Settings
+    from cdnpanel.wiring import Services
 
 __all__ = ["CliState", "fail", "pass_state", "print_json"]
 
@@ -26,6 +27,8 @@ class CliState:
 
     @property
     def settings(self) -> Settings:
+        from cdnpanel.config import Settings  # imported here: --help and call need none of it
+
         overrides: dict[str, Any] = {}
         if self._database_url:
             overrides["database_url"] = self._database_url
@@ -34,12 +37,14 @@ class CliState:
     @property
     def services(self) -> Services:
         if self._services is None:
+            from cdnpanel.wiring import build_services
+
             settings = self.settings
             new_file = _new_sqlite_file(settings.database_url)
             self._services = build_services(settings)
             if new_file is not None:
                 click.echo(
-                    f"note: created a new, empty database at {new_file} (another one: --db URL "
+                    f"note: created a new database at {new_file} (another one: --db URL "
                     "or CDNPANEL_DATABASE_URL)",
                     err=True,
                 )
@@ -55,6 +60,8 @@ pass_state = click.make_pass_decorator(CliState)
 
 def _new_sqlite_file(database_url: str) -> Path | None:
     """The absolute path of an SQLite database file that does not exist yet, else None."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(database_url)
     database = url.database or ""
     if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
