@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,3 +187,64 @@ def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=30)
         assert b"Traceback" not in err, (delay, err.decode())
+
+
+def _leaf_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    ctx = click.Context(group)
+    found = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        if isinstance(command, click.Group):
+            found += _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            found.append((f"{prefix}{name}", command))
+    return found
+
+
+def test_every_command_but_serve_takes_json() -> None:
+    without = [
+        name
+        for name, command in _leaf_commands(main)
+        if not any("--json" in p.opts for p in command.params)
+    ]
+    assert without == ["serve"]
+
+
+def test_json_of_the_commands_that_lacked_it(
+    cdnpanel: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    cdnpanel("account", "create", "--name", "Acme", "--cdn", "158")
+    code, out, _ = cdnpanel("meter", "types", "--json")
+    assert code == 0 and "sql-select" in [m["type"] for m in json.loads(out)["meters"]]
+    code, out, _ = cdnpanel(
+        "meter", "record", "--cdn", "158", "--type", "sql-select", "--value", "12",
+        "--date", "2026-11-02", "--json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out) == {
+        "cdn": 158, "type": "sql-select", "kind": "counter", "date": "2026-11-02",
+        "value": 12.0, "unit": "queries",
+    }  # fmt: skip
+    cdnpanel("server", "add", "HML", "--role", "edge")
+    log = tmp_path / "access.log"
+    log.write_text(
+        '192.0.2.1 - - [02/Nov/2026:12:00:00 +0000] "GET /nobody/live/a.ts HTTP/1.1" 200 50 '
+        '"-" "VLC"\n'
+    )
+    code, out, _ = cdnpanel("ingest", "--server", "HML", str(log), "--json")
+    (report,) = json.loads(out)["logs"]
+    assert code == 0 and (report["status"], report["requests"], report["unattributed"]) == (
+        "ingested", 0, 1,
+    )  # fmt: skip
+
+
+def test_listings_have_header_rows(cdnpanel: Callable[..., tuple[int, str, str]]) -> None:
+    cdnpanel("account", "create", "--name", "Acme", "--cdn", "158")
+    cdnpanel("key", "create", "--cdn", "158", "--label", "web")
+    cdnpanel("app", "create", "--cdn", "158", "--name", "acme-origin")
+    _code, out, _ = cdnpanel("key", "list", "--cdn", "158")
+    header, row = out.splitlines()
+    assert header.split() == ["API", "KEY", "CREATED", "LAST", "USED", "STATUS", "LABEL"]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +- +active +web$", row), row
+    assert cdnpanel("account", "list")[1].splitlines()[0].split() == ["CDN", "CREATED", "NAME"]
+    assert cdnpanel("app", "list", "--cdn", "158")[1].splitlines()[0].startswith("ID  ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from cdnpanel.config import Settings
     from cdnpanel.wiring import Services
 
-__all__ = ["CliState", "fail", "pass_state", "print_json"]
+__all__ = ["CliState", "fail", "pass_state", "print_json", "print_json_line", "print_table"]
 
 
 class CliState:
@@ -74,6 +75,20 @@ def _new_sqlite_file(database_url: str) -> Path | None:
 
 def print_json(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def print_json_line(value: Any) -> None:
+    """One compact JSON object per line, for output that goes on (``ingest --follow``)."""
+    click.echo(orjson.dumps(value).decode())
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Rows under a header row, in columns as wide as their widest cell (the last one free)."""
+    cells = [[str(c) for c in headers], *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers) - 1)]
+    for row in cells:
+        aligned = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*aligned, row[-1]]).rstrip())
 
 
 def fail(error: CdnpanelError) -> NoReturn:

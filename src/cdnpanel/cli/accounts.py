@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from cdnpanel.cli._context import CliState, pass_state, print_json
+from cdnpanel.cli._context import CliState, pass_state, print_json, print_table
 from cdnpanel.services.applications import PROTECTIONS
 from cdnpanel.store.records import Account, ApiKey, Application
 
@@ -74,8 +74,9 @@ def account_list(state: CliState, as_json: bool) -> None:
     if as_json:
         print_json({"accounts": [_account_json(a) for a in accounts]})
         return
-    for a in accounts:
-        click.echo(f"{a.cdn_id:>8}  {a.name}")
+    print_table(
+        ["CDN", "CREATED", "NAME"], [(a.cdn_id, when(a.created_at), a.name) for a in accounts]
+    )
 
 
 @click.group()
@@ -110,9 +111,19 @@ def key_list(state: CliState, cdn: int, as_json: bool) -> None:
     if as_json:
         print_json({"cdn": cdn, "keys": [_key_json(k) for k in keys]})
         return
-    for k in keys:
-        status = "active" if k.active else f"revoked {when(k.revoked_at)}"
-        click.echo(f"{k.api_key}  {status:<28} last used {when(k.last_used_at)}  {k.label}")
+    print_table(
+        ["API KEY", "CREATED", "LAST USED", "STATUS", "LABEL"],
+        [
+            (
+                k.api_key,
+                when(k.created_at),
+                when(k.last_used_at),
+                "active" if k.active else f"revoked {when(k.revoked_at)}",
+                k.label,
+            )
+            for k in keys
+        ],
+    )
 
 
 @key.command("revoke")
@@ -229,6 +240,10 @@ def app_list(state: CliState, cdn: int, as_json: bool) -> None:
         listed = [_app_json(a, origins.get(a.origin_id or 0)) for a in apps]
         print_json({"cdn": cdn, "applications": listed})
         return
-    for a in apps:
-        origin = origins.get(a.origin_id or 0, "-")
-        click.echo(f"{a.id:>6}  {a.name}  origin {origin}  protection {a.protection}")
+    print_table(
+        ["ID", "NAME", "ORIGIN", "PROTECTION", "CREATED"],
+        [
+            (a.id, a.name, origins.get(a.origin_id or 0, "-"), a.protection, when(a.created_at))
+            for a in apps
+        ],
+    )

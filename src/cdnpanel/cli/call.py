@@ -44,8 +44,17 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 )
 @click.option("--api-key", envvar="CDNPANEL_API_KEY", required=True, help="Or CDNPANEL_API_KEY.")
 @click.option("--secret", envvar="CDNPANEL_SECRET", required=True, help="Or CDNPANEL_SECRET.")
+@click.option(
+    "--json", "_as_json", is_flag=True, help="Accepted as everywhere: the answer is JSON already."
+)
 def call(
-    command: str, params: tuple[str, ...], url: str, cdn: int, api_key: str, secret: str
+    command: str,
+    params: tuple[str, ...],
+    url: str,
+    cdn: int,
+    api_key: str,
+    secret: str,
+    _as_json: bool,
 ) -> None:
     """Send COMMAND, signed, and print the answer.
 

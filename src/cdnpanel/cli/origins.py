@@ -8,7 +8,7 @@ from typing import TextIO
 
 import click
 
-from cdnpanel.cli._context import CliState, pass_state, print_json
+from cdnpanel.cli._context import CliState, pass_state, print_json, print_table
 from cdnpanel.cli.accounts import json_option, when
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.origins.nginx_config import NginxConfigOptions, render_nginx_config
@@ -116,11 +116,19 @@ def origin_list(state: CliState, as_json: bool) -> None:
     if as_json:
         print_json({"origins": [_origin_json(o) for o in origins]})
         return
-    for o in origins:
-        status = f"failing since {when(o.failing_since)}" if o.failing_since else "ok"
-        click.echo(
-            f"{o.name}  {o.kind}  {o.control_url}  last contact {when(o.last_contact_at)}  {status}"
-        )
+    print_table(
+        ["NAME", "KIND", "CONTROL URL", "LAST CONTACT", "STATUS"],
+        [
+            (
+                o.name,
+                o.kind,
+                o.control_url,
+                when(o.last_contact_at),
+                f"failing since {when(o.failing_since)}" if o.failing_since else "ok",
+            )
+            for o in origins
+        ],
+    )
 
 
 @origin.command("rotate-secret")
@@ -196,6 +204,7 @@ def origin_rotate_secret(state: CliState, name: str, save_to: Path | None, as_js
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the config here instead of printing it.",
 )
+@json_option
 @pass_state
 def origin_nginx_config(
     state: CliState,
@@ -210,6 +219,7 @@ def origin_nginx_config(
     instances: tuple[str, ...],
     publish_from: tuple[str, ...],
     output: Path | None,
+    as_json: bool,
 ) -> None:
     """Print a complete nginx.conf for origin NAME (nginx + libnginx-mod-rtmp)."""
     origins = state.services.origins
@@ -243,8 +253,13 @@ def origin_nginx_config(
     except ValueError as exc:
         raise InvalidParameter("nginx-config", str(exc)) from None
     origins.authenticate_hook(name, hook_secret)  # a wrong secret fails here, not in nginx
-    if output is None:
+    start = f"nginx -p {prefix}/ -c {output or prefix / 'nginx.conf'}"
+    if output is not None:
+        _write_private(output, text)
+    if as_json:
+        written = {"written": str(output)} if output is not None else {"config": text}
+        print_json({"origin": name, **written, "start": start})
+    elif output is None:
         click.echo(text, nl=False)
-        return
-    _write_private(output, text)
-    click.echo(f"wrote {output}; start nginx with: nginx -p {prefix}/ -c {output}", err=True)
+    else:
+        click.echo(f"wrote {output}; start nginx with: {start}", err=True)

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from cdnpanel.cli._context import CliState, pass_state, print_json
+from cdnpanel.cli._context import CliState, pass_state, print_json, print_json_line, print_table
 from cdnpanel.cli.accounts import json_option, when
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.ingest.formats import FORMATS
@@ -71,8 +71,9 @@ def server_list(state: CliState, as_json: bool) -> None:
         return
     if not servers:
         click.echo("no servers yet: cdnpanel server add NAME --role edge", err=True)
-    for s in servers:
-        click.echo(f"{s.name:<16} {s.role:<9} created {when(s.created_at)}")
+    print_table(
+        ["NAME", "ROLE", "CREATED"], [(s.name, s.role, when(s.created_at)) for s in servers]
+    )
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -104,6 +105,12 @@ def server_list(state: CliState, as_json: bool) -> None:
     help="Seconds between rounds with --follow.",
 )
 @click.argument("files", nargs=-1, required=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object with a report per log (with --follow: one JSON line a report).",
+)
 @pass_state
 def ingest(
     state: CliState,
@@ -113,6 +120,7 @@ def ingest(
     follow: bool,
     interval: float,
     files: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Ingest access logs of a server into the usage rollups.
 
@@ -125,6 +133,7 @@ def ingest(
     console = Console(stderr=True)
     show_progress = console.is_terminal
     failed = False
+    reports: list[dict[str, object]] = []
     job = state.services.usage.ingest_job(server_name, workers=workers)
     with job, _stop_signals() as stopping:
         while True:
@@ -133,15 +142,39 @@ def ingest(
                     break
                 report = _ingest_one(job, path, log_format, console, show_progress)
                 failed |= report.status == "unreadable"
-                if report.status != "up to date" or not follow:
+                if follow and report.status == "up to date":
+                    continue
+                if as_json and follow:
+                    print_json_line(_report_json(server_name, report))
+                elif as_json:
+                    reports.append(_report_json(server_name, report))
+                else:
                     _print_report(report, console if show_progress else None)
             if not follow or stopping():
                 break
             deadline = time.monotonic() + interval
             while time.monotonic() < deadline and not stopping():
                 time.sleep(min(0.2, interval))
+    if as_json and not follow:
+        print_json({"server": server_name, "logs": reports})
     if failed:
         sys.exit(1)
+
+
+def _report_json(server_name: str, r: IngestReport) -> dict[str, object]:
+    return {
+        "server": server_name,
+        "path": r.path,
+        "status": r.status,
+        "format": r.format or None,
+        "lines": r.lines,
+        "skipped": r.skipped,
+        "bytes": r.bytes,
+        "requests": r.requests,
+        "unattributed": r.unattributed,
+        "seconds": round(r.seconds, 3),
+        "notes": r.notes,
+    }
 
 
 def _expand(files: tuple[str, ...]) -> Iterator[str]:
@@ -263,20 +296,38 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 )
 @click.option("--value", type=float, required=True, help="The amount, in the meter's unit.")
 @click.option("--date", "on", callback=_date, help="The UTC day (YYYY-MM-DD; default today).")
+@json_option
 @pass_state
-def meter_record(state: CliState, cdn: int, meter_type: str, value: float, on: date | None) -> None:
+def meter_record(
+    state: CliState, cdn: int, meter_type: str, value: float, on: date | None, as_json: bool
+) -> None:
     """Record usage for an account's day: counters add up, gauges set the day's level."""
     account = state.services.accounts.get_account(cdn)
     kind, day = state.services.usage.record_meter(account.id, meter_type, value, on=on)
+    if as_json:
+        print_json(
+            {"cdn": cdn, "type": kind.name, "kind": kind.kind, "date": day.isoformat(),
+             "value": value, "unit": kind.unit}
+        )  # fmt: skip
+        return
     verb = "set to" if kind.kind == "gauge" else "added"
     click.echo(f"{kind.name} for cdn {cdn} on {day.isoformat()}: {value:g} {kind.unit} {verb}")
 
 
 @meter.command("types")
-def meter_types() -> None:
+@json_option
+def meter_types(as_json: bool) -> None:
     """List the meters, their units and the usage.summary row each feeds."""
-    for m in METERS.values():
-        click.echo(f"{m.name:<24} {m.kind:<8} {m.unit:<13} {m.description}")
+    if as_json:
+        print_json(
+            {"meters": [{"type": m.name, "kind": m.kind, "unit": m.unit,
+                         "description": m.description} for m in METERS.values()]}
+        )  # fmt: skip
+        return
+    print_table(
+        ["TYPE", "KIND", "UNIT", "DESCRIPTION"],
+        [(m.name, m.kind, m.unit, m.description) for m in METERS.values()],
+    )
 
 
 # -- reports for operators ---------------------------------------------------------------------
@@ -303,8 +354,16 @@ def usage_unattributed(state: CliState, first: str | None, last: str | None, as_
         return
     if not rows:
         click.echo("no unattributed traffic in that period", err=True)
-    for row in rows:
-        click.echo(
-            f"{row['date']}  {row['server']:<16} {row['app'] or '(no application)':<30} "
-            f"{row['requests_total']:>12,} requests {row['bytes_total']:>18,} bytes"
-        )
+    print_table(
+        ["DATE", "SERVER", "REQUESTS", "BYTES", "APPLICATION"],
+        [
+            (
+                row["date"],
+                row["server"],
+                f"{row['requests_total']:,}",
+                f"{row['bytes_total']:,}",
+                row["app"] or "(no application)",
+            )
+            for row in rows
+        ],
+    )
