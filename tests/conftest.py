@@ -237,6 +237,18 @@ class OriginWorld:
     other: Tenant
     clock: FrozenClock
 
+    def publish_live(
+        self, name: str, client_id: str = "9", *, segment_seconds: int | None = None
+    ) -> Any:
+        """``demo-origin/live/NAME`` live on the fake origin and in the registry, its HLS
+        playlist declaring ``segment_seconds``, after one reconciler round (which reads it)."""
+        self.adapter.publish("demo-origin", "live", name, client_id)
+        self.adapter.segment_seconds[("demo-origin", "live", name)] = segment_seconds
+        event = self.event("publish", name, client_id)
+        stream = self.services.streams.publish_started(self.origin, event)
+        self.services.reconciler.run_once()
+        return stream
+
     def event(self, call: str, name: str, client_id: str, **extra: str) -> CallbackEvent:
         form = {
             "app": f"{extra.pop('app', 'demo-origin')}/{extra.pop('inst', 'live')}",

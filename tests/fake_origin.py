@@ -44,6 +44,8 @@ class FakeOrigin:
         self.streams: dict[tuple[str, str, str], FakeStream] = {}
         self.down = False
         self.drops: list[tuple[str, str, str]] = []
+        # Each stream's HLS target duration, as its playlist would declare it (None: none yet).
+        self.segment_seconds: dict[tuple[str, str, str], int | None] = {}
 
     def publish(self, app: str, inst: str, name: str, client_id: str, seconds: float = 10) -> None:
         """A publisher that connected ``seconds`` ago."""
@@ -79,6 +81,11 @@ class FakeOrigin:
                 for (app, inst, name), s in self.streams.items()
             )
         )
+
+    def hls_segment_seconds(self, origin: Origin, *, app: str, inst: str, name: str) -> int | None:
+        if self.down:
+            raise OriginUnavailable(origin.name, "no answer in time")
+        return self.segment_seconds.get((app, inst, name))
 
     def drop_publisher(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
         if self.down:

@@ -109,7 +109,7 @@ def build_services(
         streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
         tickets=tickets,
         usage=UsageService(UsageStore(db), applications, clock=clock),
-        viewers=ViewerService(viewers, applications, tickets, clock=clock),
+        viewers=ViewerService(viewers, applications, tickets, streams, clock=clock),
         reconciler=Reconciler(
             origins,
             applications,

@@ -130,8 +130,9 @@ class Ffmpeg:
         self._processes.append(process)
         return process
 
-    def publish(self, url: str) -> subprocess.Popen[bytes]:
-        """A live test pattern (video and audio), paced in real time."""
+    def publish(self, url: str, *, keyframe_seconds: float = 1) -> subprocess.Popen[bytes]:
+        """A live test pattern (video and audio) at 15 frames a second, paced in real time,
+        with a keyframe every ``keyframe_seconds`` (nginx-rtmp cuts HLS segments there)."""
         return self._run(
             "publish",
             [
@@ -151,7 +152,7 @@ class Ffmpeg:
                 "-tune",
                 "zerolatency",
                 "-g",
-                "15",
+                str(round(15 * keyframe_seconds)),
                 "-c:a",
                 "aac",
                 "-f",

@@ -253,3 +253,38 @@ def test_ticket_passwords_never_reach_the_logs(live: Stack, ffmpeg: Ffmpeg) -> N
     assert FORMATS["cdnpanel"].parse(logs["access.log"]).requests
     assert b'PLAY "demo-origin/live" "cam1" ""' in logs["rtmp-access.log"]
     assert FORMATS["rtmp"].parse(logs["rtmp-access.log"]).requests
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the store's part runs on both in tests/services
+@pytest.mark.parametrize("keyframe_seconds", [2, 6, 10])
+def test_an_hls_viewer_is_one_session_whatever_the_keyframe_interval(
+    stack_factory: Any, ffmpeg: Ffmpeg, keyframe_seconds: int
+) -> None:
+    """x264's default keyframe interval is 10 s, so ordinary encoders give 10 s segments: a
+    uses=1 ticket must play on, and the viewer count hold, through playlist reloads 10 s
+    apart."""
+    stack: Stack = stack_factory(protection="sevu")
+    ffmpeg.publish(stack.nginx.rtmp_url("demo-origin/live/cam1"), keyframe_seconds=keyframe_seconds)
+    wait_until(stack.active, timeout=20, what="cam1 to be live")
+    (live_stream,) = stack.active()
+    store = stack.services.streams._streams
+
+    def learnt() -> int | None:
+        stream = store.get(int(live_stream["stream_id"]))
+        return stream.hls_segment_seconds if stream else None
+
+    # The reconciler reads the playlist's target duration once the first segment is cut.
+    wait_until(learnt, timeout=keyframe_seconds * 3 + 10, what="the segment duration")
+    assert keyframe_seconds <= (learnt() or 0) <= keyframe_seconds + 1
+    key = ticket(stack, uses=1)
+    player = ffmpeg.play(stack.nginx.http_url(f"demo-origin/live/cam1/index.m3u8{query(key)}"))
+    wait_until(lambda: stack.viewers() == 1, timeout=keyframe_seconds * 2 + 10, what="the viewer")
+    counts = []
+    for _ in range(6):  # three playlist reloads at the least
+        time.sleep(keyframe_seconds / 2)
+        counts.append(stack.viewers())
+    assert player.poll() is None  # still playing: never refused
+    assert counts == [1] * 6
+    assert stack.php("sevu.status", key=key)["uses_remaining"] == 0
+    assert stack.client.sevu.errorcount(key=key, success=True)["error_count"] == 1
+    assert stack.client.sevu.errorcount(key=key, success=False)["error_count"] == 0

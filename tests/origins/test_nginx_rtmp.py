@@ -13,7 +13,13 @@ import pytest
 
 from cdnpanel.errors import MalformedRequest, OriginUnavailable
 from cdnpanel.origins.adapter import Action
-from cdnpanel.origins.nginx_rtmp import NginxRtmp, parse_callback, parse_stat, split_app
+from cdnpanel.origins.nginx_rtmp import (
+    NginxRtmp,
+    parse_callback,
+    parse_stat,
+    parse_target_duration,
+    split_app,
+)
 from cdnpanel.store.records import Origin
 
 DATA = Path(__file__).with_name("data")
@@ -191,3 +197,37 @@ def test_drop_player_names_the_client() -> None:
     )
     assert dropped == 1
     assert seen == [b"/control/drop/subscriber?app=demo-origin/live&name=cam1&clientid=42"]
+
+
+@pytest.mark.parametrize(
+    ("playlist", "seconds"),
+    [
+        (b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-TARGETDURATION:10\n", 10),
+        (b"#EXTM3U\r\n#EXT-X-TARGETDURATION:2\r\n#EXTINF:2.000,\r\n1.ts\r\n", 2),
+        (b"#EXTM3U\n#EXTINF:2.0,\n1.ts\n", None),  # none declared
+        (b"#EXTM3U\n#EXT-X-TARGETDURATION:0\n", None),
+        (b"#EXTM3U\n#EXT-X-TARGETDURATION:abc\n", None),
+        (b"<html>not a playlist</html>", None),
+        (b"", None),
+    ],
+)
+def test_the_target_duration_of_a_playlist(playlist: bytes, seconds: int | None) -> None:
+    assert parse_target_duration(playlist) == seconds
+
+
+def test_segment_seconds_come_from_the_playlist_on_the_control_server() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.raw_path.decode())
+        if request.url.path.endswith("/cam1/index.m3u8"):
+            return httpx.Response(200, content=b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n")
+        return httpx.Response(404)
+
+    nginx = adapter(httpx.MockTransport(handler))
+    assert nginx.hls_segment_seconds(ORIGIN, app="demo-origin", inst="live", name="cam1") == 6
+    assert nginx.hls_segment_seconds(ORIGIN, app="demo-origin", inst="live", name="a b") is None
+    assert asked == [
+        "/hls/demo-origin/live/cam1/index.m3u8",
+        "/hls/demo-origin/live/a%20b/index.m3u8",
+    ]

@@ -103,3 +103,23 @@ def test_an_origin_that_stays_unreachable_loses_its_streams_and_players(
     assert [name for _, name in live_names(world)] == ["cam1"]
     (origin,) = world.services.origins.list_origins()
     assert origin.failing_since is None
+
+
+def test_segment_durations_are_read_until_known(origin_world: OriginWorld) -> None:
+    world = origin_world
+    stream = world.publish_live("cam1", segment_seconds=None)  # no segment cut yet
+    store = world.services.streams._streams
+    assert store.get(stream.id).hls_segment_seconds is None
+    world.adapter.segment_seconds[("demo-origin", "live", "cam1")] = 10
+    world.clock.advance(10)
+    reconcile(world)
+    assert store.get(stream.id).hls_segment_seconds == 10
+    world.adapter.segment_seconds[("demo-origin", "live", "cam1")] = 999_999
+    world.clock.advance(10)
+    reconcile(world)  # known: not asked again
+    assert store.get(stream.id).hls_segment_seconds == 10
+
+
+def test_an_absurd_segment_duration_is_capped(origin_world: OriginWorld) -> None:
+    stream = origin_world.publish_live("cam1", segment_seconds=86_400)
+    assert origin_world.services.streams._streams.get(stream.id).hls_segment_seconds == 60

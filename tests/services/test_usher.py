@@ -12,6 +12,7 @@ from cdnpanel.services.ticket_rules import Reason
 from cdnpanel.services.viewers import HlsDecision, PendingAdmission
 from cdnpanel.store.records import Application
 from cdnpanel.store.tables import ticket_attempts
+from cdnpanel.store.viewers import StreamKey
 from tests.conftest import OriginWorld
 
 
@@ -270,5 +271,26 @@ def test_an_expired_ticket_is_refused_on_a_session_the_process_forgot(
     protected(world)
     key = ticket(world, expire="+2 seconds")
     assert hls(world, key).allowed
-    world.clock.advance(world.origin.hls_session_window + 1)
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    stream = StreamKey(app.id, "live", "cam1")
+    world.clock.advance(world.services.viewers.hls_window(world.origin, stream) + 1)
     assert hls(world, key, file="1.ts").reason == Reason.EXPIRED
+
+
+@pytest.mark.parametrize("segment", [2, 6, 10])
+def test_a_one_use_ticket_plays_on_through_long_segments(
+    origin_world: OriginWorld, segment: int
+) -> None:
+    """The README's ffmpeg (x264's 10 s keyframe interval) gave 10 s segments: each playlist
+    reload was a new session, and a uses=1 ticket was refused 10 s into playback."""
+    world = origin_world
+    protected(world)
+    world.publish_live("cam1", segment_seconds=segment)
+    key = ticket(world, uses=1)
+    for n in range(6):
+        assert hls(world, key).allowed
+        assert hls(world, key, file=f"{n}.ts").allowed
+        world.services.viewers.flush()
+        world.clock.advance(segment)
+    used = world.services.tickets.get(world.tenant.account.id, key)
+    assert (used.uses, used.used) == (1, 1)  # the one use, taken once

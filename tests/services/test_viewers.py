@@ -9,7 +9,8 @@ import pytest
 from cdnpanel.errors import PermissionDenied, StoreUnavailable
 from cdnpanel.services.viewers import PlaybackUri, ViewerService, parse_playback_uri
 from cdnpanel.store.records import Application
-from cdnpanel.store.viewers import HlsTouch, ViewerStore
+from cdnpanel.store.streams import StreamStore
+from cdnpanel.store.viewers import HlsTouch, StreamKey, ViewerStore
 from tests.conftest import OriginWorld
 
 
@@ -85,8 +86,16 @@ def test_hls_checks_write_once_per_session_per_third_of_the_window(
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers)
     applications = world.services.applications._applications
-    viewers = ViewerService(store, applications, world.services.tickets, clock=world.clock)
-    window = world.origin.hls_session_window  # 3 segments of 2 s
+    world.publish_live("cam1", segment_seconds=2)
+    viewers = ViewerService(
+        store,
+        applications,
+        world.services.tickets,
+        StreamStore(world.services.db),
+        clock=world.clock,
+    )
+    window = viewers.hls_window(world.origin, StreamKey(demo_app(world).id, "live", "cam1"))
+    assert window == 6  # 3 segments of 2 s
     for second in range(12):  # two players, a playlist and a segment each per second
         for player in ("p1", "p2"):
             for uri in ("/demo-origin/live/cam1/index.m3u8", f"/demo-origin/live/cam1/{second}.ts"):
@@ -106,7 +115,11 @@ def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers, fail=True)
     viewers = ViewerService(
-        store, world.services.applications._applications, world.services.tickets, clock=world.clock
+        store,
+        world.services.applications._applications,
+        world.services.tickets,
+        StreamStore(world.services.db),
+        clock=world.clock,
     )
     uri = "/demo-origin/live/cam1/index.m3u8"
     viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
@@ -152,7 +165,11 @@ def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld) -> N
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers)
     viewers = ViewerService(
-        store, world.services.applications._applications, world.services.tickets, clock=world.clock
+        store,
+        world.services.applications._applications,
+        world.services.tickets,
+        StreamStore(world.services.db),
+        clock=world.clock,
     )
     for n in range(300):
         uri = f"/demo-origin/live/cam{n % 7}/index.m3u8"
@@ -176,3 +193,44 @@ def test_replay_claims_are_swept_in_bounded_steps(origin_world: OriginWorld) -> 
     assert services.authenticator.sweep_expired_claims() is True  # a full batch: more to do
     assert services.authenticator.sweep_expired_claims() is False  # the last 10
     assert services.authenticator._nonces.claim_many(claims[:1]) == [True]  # gone
+
+
+@pytest.mark.parametrize("segment", [2, 6, 10, 20])
+def test_an_hls_session_lasts_three_of_its_streams_segments(
+    origin_world: OriginWorld, segment: int
+) -> None:
+    """A player reloads its playlist one target duration apart (RFC 8216 6.3.4): with 10 s
+    segments (x264's default keyframe interval) a reload is 10 s after the last."""
+    world = origin_world
+    world.publish_live("cam1", segment_seconds=segment)
+    viewers = world.services.viewers
+    stream = StreamKey(demo_app(world).id, "live", "cam1")
+    assert viewers.hls_window(world.origin, stream) == 3 * segment
+    opened = 0
+    for n in range(8):  # a playlist reload and a new segment every segment duration
+        for uri in ("/demo-origin/live/cam1/index.m3u8", f"/demo-origin/live/cam1/{n}.ts"):
+            assert viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua").allowed
+        opened += viewers.flush()
+        viewers.sweep()
+        assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 1}
+        world.clock.advance(segment)
+    assert opened == 1  # one session throughout
+    world.clock.advance(3 * segment)
+    viewers.sweep()
+    assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 0}
+
+
+def test_until_its_playlist_is_read_a_stream_gets_a_generous_window(
+    origin_world: OriginWorld,
+) -> None:
+    world = origin_world
+    world.publish_live("cam1", segment_seconds=None)  # no playlist yet: no segment cut
+    stream = StreamKey(demo_app(world).id, "live", "cam1")
+    viewers = world.services.viewers
+    assert viewers.hls_window(world.origin, stream) == 30  # 3 x 10 s, whatever the encoder
+    world.adapter.segment_seconds[("demo-origin", "live", "cam1")] = 4
+    world.clock.advance(10)  # the next round, past the caches
+    world.services.reconciler.run_once()
+    assert viewers.hls_window(world.origin, stream) == 12
+    # A path that is no live stream (VOD) keeps the generous window.
+    assert viewers.hls_window(world.origin, StreamKey(stream.application_id, "live", "vod")) == 30

@@ -84,6 +84,11 @@ class OriginAdapter(Protocol):
         """The streams and RTMP clients live on the origin now."""
         ...
 
+    def hls_segment_seconds(self, origin: Origin, *, app: str, inst: str, name: str) -> int | None:
+        """The target duration of the stream's HLS playlist (its longest segment, in whole
+        seconds, as the playlist declares it); None while the origin has no playlist yet."""
+        ...
+
     def drop_publisher(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
         """Disconnect the publisher of ``app/inst/name``; how many connections were dropped."""
         ...

@@ -40,6 +40,9 @@ ACCESS_LOG_FORMAT = (
 ``combined`` with the ISO time, ``$bytes_sent`` and more, and the request's path without its
 query string, which carries ticket passwords (``?key=...&pass=...``)."""
 
+PLAYLIST_SECONDS = 60
+"""The least ``hls_playlist_length`` of a generated config."""
+
 RTMP_ACCESS_LOG_FORMAT = (
     '$remote_addr [$time_local] $command "$app" "$name" "" - $bytes_received $bytes_sent '
     '"$pageurl" "$flashver" ($session_readable_time)'
@@ -89,6 +92,10 @@ def render_nginx_config(
     hook = f"http://{api_host}{api.path}/hooks/origins/{origin.name}"
     secret = options.secret
     fragment = origin.hls_fragment
+    # Segments are cut at keyframes, so they last the encoder's keyframe interval when that is
+    # longer than hls_fragment (x264's default is 10 s): a minute of them keeps 3 to 6 in the
+    # playlist for keyframe intervals up to 20 s, as players want (they start 3 from the end).
+    playlist_seconds = max(fragment * 6, PLAYLIST_SECONDS)
     pairs = [(app.name, inst) for app in applications for inst in options.instances]
 
     rtmp_apps = "\n".join(
@@ -99,7 +106,7 @@ def render_nginx_config(
     hls_path {_hls_dir(prefix, app, inst)};
     hls_nested on;
     hls_fragment {fragment}s;
-    hls_playlist_length {fragment * 6}s;
+    hls_playlist_length {playlist_seconds}s;
     on_publish {hook}/publish?secret={secret};
     on_publish_done {hook}/publish_done?secret={secret};
     on_play {hook}/play?secret={secret};
@@ -126,6 +133,12 @@ def render_nginx_config(
         for app, inst in pairs
     )
     control_allow = "".join(f"        allow {net};\n" for net in options.control_allow)
+    control_hls = "".join(
+        f"        location /hls/{app}/{inst}/ {{\n"
+        f"            alias {_hls_dir(prefix, app, inst)}/;\n"
+        "        }\n"
+        for app, inst in pairs
+    )
     no_apps = (
         "        # No application is served by this origin yet: add one with\n"
         f"        #   cdnpanel app update --origin {origin.name} APP\n"
@@ -198,7 +211,8 @@ http {{
         location /control {{
             rtmp_control all;
         }}
-    }}
+        # The HLS playlists, read by cdnpanel for their segment duration (no ticket asked).
+{control_hls}    }}
 
     # Playback: /<app>/<inst>/<stream>/index.m3u8, every request checked by cdnpanel.
     server {{

@@ -9,8 +9,10 @@ name ``app/inst``; callbacks are urlencoded forms carrying ``app``, ``name``, ``
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from typing import overload
 from urllib.parse import quote
 
 import httpx
@@ -25,7 +27,7 @@ from cdnpanel.origins.adapter import (
 )
 from cdnpanel.store.records import Origin
 
-__all__ = ["NginxRtmp", "parse_callback", "parse_stat", "split_app"]
+__all__ = ["NginxRtmp", "parse_callback", "parse_stat", "parse_target_duration", "split_app"]
 
 KIND = "nginx-rtmp"
 _ACTIONS = {a.value: a for a in Action if a is not Action.OTHER}
@@ -113,6 +115,17 @@ def parse_stat(xml: bytes) -> OriginSnapshot:
     return OriginSnapshot(streams=tuple(streams))
 
 
+_TARGET_DURATION = re.compile(rb"^#EXT-X-TARGETDURATION:\s*(\d{1,6})\s*$", re.MULTILINE)
+
+
+def parse_target_duration(playlist: bytes) -> int | None:
+    """``#EXT-X-TARGETDURATION`` of an HLS media playlist (RFC 8216 4.3.3.1), in seconds; None
+    when the playlist has none or declares 0."""
+    match = _TARGET_DURATION.search(playlist[:65536])
+    seconds = int(match.group(1)) if match else 0
+    return seconds or None
+
+
 def _raw_arg(value: str) -> str:
     """A control argument as nginx-rtmp compares it: unescaped, except what would end it."""
     return quote(value, safe="/:@!$'()*,;=-._~")
@@ -143,6 +156,15 @@ class NginxRtmp:
         except ValueError as exc:
             raise OriginUnavailable(origin.name, f"unreadable /stat: {exc}") from None
 
+    def hls_segment_seconds(self, origin: Origin, *, app: str, inst: str, name: str) -> int | None:
+        # The generated config serves the HLS folders read-only on the control server too
+        # (/hls/<app>/<inst>/<stream>/index.m3u8), where no ticket is asked for.
+        path = "/".join(quote(part, safe="") for part in (app, inst, name))
+        response = self._get(origin, f"/hls/{path}/index.m3u8", missing_ok=True)
+        if response is None:
+            return None
+        return parse_target_duration(response.content)
+
     def drop_publisher(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
         # The control module compares its arguments undecoded: "/" in app must stay "/"
         # (a "%2F" matches nothing and drops nobody), so the query is written by hand.
@@ -163,7 +185,13 @@ class NginxRtmp:
             raise OriginUnavailable(origin.name, f"drop answered {text[:40]!r}, not a count")
         return int(text)
 
-    def _get(self, origin: Origin, path: str) -> httpx.Response:
+    @overload
+    def _get(self, origin: Origin, path: str) -> httpx.Response: ...
+
+    @overload
+    def _get(self, origin: Origin, path: str, *, missing_ok: bool) -> httpx.Response | None: ...
+
+    def _get(self, origin: Origin, path: str, *, missing_ok: bool = False) -> httpx.Response | None:
         url = origin.control_url.rstrip("/") + path
         try:
             response = self._http.get(url)
@@ -171,6 +199,8 @@ class NginxRtmp:
             raise OriginUnavailable(origin.name, f"no answer from {url} in time") from None
         except httpx.HTTPError as exc:
             raise OriginUnavailable(origin.name, f"{url}: {type(exc).__name__}") from None
+        if response.status_code == 404 and missing_ok:
+            return None
         if response.status_code != 200:
             raise OriginUnavailable(origin.name, f"{url} answered HTTP {response.status_code}")
         return response

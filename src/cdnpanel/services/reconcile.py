@@ -8,7 +8,8 @@ each origin's snapshot and:
 - registers publishers the origin has but the registry does not (a lost or refused-then-kept
   callback), when cdnpanel knows their application;
 - stops counting RTMP players that are gone, and counts ones it missed;
-- when the origin has not answered for ``lost_after`` seconds, ends all its streams and players.
+- when the origin has not answered for ``lost_after`` seconds, ends all its streams and players;
+- reads the HLS segment duration of new streams from their playlist, for HLS viewer sessions.
 
 Rows younger than ``grace`` seconds are left alone: their callback may have raced the snapshot.
 """
@@ -23,6 +24,7 @@ from cdnpanel.errors import Conflict, OriginUnavailable
 from cdnpanel.origins.adapter import ClientSnapshot, OriginAdapter, OriginSnapshot
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.streams import EndReason
+from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.records import Application, Origin
@@ -32,6 +34,9 @@ from cdnpanel.store.viewers import StreamKey, ViewerStore
 __all__ = ["ReconcileReport", "Reconciler"]
 
 log = logging.getLogger("cdnpanel.reconcile")
+
+# Playlists read per origin and round (one HTTP request each, in the reconciler's thread).
+SEGMENT_READS_PER_ROUND = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,7 @@ class Reconciler:
 
         players_ended, players_adopted = self._reconcile_players(origin, snapshot, apps, taken_at)
         players_ended += self._drop_players_of_stale_tickets(origin, now)
+        self._read_segment_durations(origin, names)
         return ReconcileReport(
             origin.name,
             reachable=True,
@@ -191,6 +197,30 @@ class Reconciler:
         except Conflict:
             return False  # registered by its callback meanwhile
         return True
+
+    def _read_segment_durations(self, origin: Origin, names: Mapping[int, str]) -> None:
+        """Learn the HLS segment duration of live streams not yet known (HLS viewer sessions
+        last three of them). A stream's playlist appears once its first segment is cut (one
+        keyframe interval after the publish), so a stream is asked each round until it has
+        one; at most ``SEGMENT_READS_PER_ROUND`` streams a round, so a round stays short."""
+        unknown = [
+            s
+            for s in self._streams.live_on_origin(origin.id)
+            if s.hls_segment_seconds is None and s.application_id in names
+        ]
+        adapter = self._adapters[origin.kind]
+        for stream in unknown[:SEGMENT_READS_PER_ROUND]:
+            try:
+                seconds = adapter.hls_segment_seconds(
+                    origin, app=names[stream.application_id], inst=stream.inst, name=stream.name
+                )
+            except OriginUnavailable as exc:
+                log.warning("origin %s: HLS playlist of %s: %s", origin.name, stream.name, exc)
+                return
+            if seconds is not None:
+                self._streams.set_segment_seconds(
+                    stream_id=stream.id, seconds=min(seconds, MAX_SEGMENT_SECONDS)
+                )
 
     def _drop_players_of_stale_tickets(self, origin: Origin, now: int) -> int:
         """RTMP players keep playing after their ticket expires or is revoked elsewhere (HLS

@@ -3,10 +3,17 @@ checks, and counting them.
 
 An HLS viewer is a session: one viewer (the ticket key when the URL carries one, else address +
 user agent) fetching playlists or segments of one stream; it stays counted for three segment
-durations after its last request. The check runs on every playlist and segment request, so it
-writes nothing itself: it notes the session in memory and at most once per third of the window
-queues a refresh, which ``flush`` writes in one transaction for every session due. ``sweep``
-ends the sessions whose window has passed.
+durations after its last request. The segment duration is the stream's own: its playlist's
+target duration, which the reconciler reads from the origin (an encoder's keyframe interval
+sets it, 2 s to 20 s and more: nginx-rtmp cuts segments at keyframes). Until it is known, and
+for paths that are not live streams, ``UNKNOWN_SEGMENT_SECONDS`` (or the origin's configured
+``hls_fragment``, if longer) stands in: long enough for a player's playlist reloads, which come
+one target duration apart (RFC 8216 6.3.4).
+
+The check runs on every playlist and segment request, so it writes nothing itself: it notes the
+session in memory and at most once per third of the window queues a refresh, which ``flush``
+writes in one transaction for every session due. ``sweep`` ends the sessions whose window has
+passed.
 """
 
 from __future__ import annotations
@@ -25,10 +32,14 @@ from cdnpanel.services.ticket_rules import Reason
 from cdnpanel.services.tickets import TicketService
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.records import Application, Origin, ViewerSession
+from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.tickets import Attempt, SessionRequest, Verdict
 from cdnpanel.store.viewers import HLS, RTMP, HlsTouch, StreamKey, ViewerStore
 
 __all__ = [
+    "MAX_SEGMENT_SECONDS",
+    "SESSION_SEGMENTS",
+    "UNKNOWN_SEGMENT_SECONDS",
     "HlsDecision",
     "PendingAdmission",
     "PlaybackUri",
@@ -37,6 +48,13 @@ __all__ = [
 ]
 
 _MAX_URI = 4096
+# An HLS session lasts this many segment durations after its last request.
+SESSION_SEGMENTS = 3
+# The segment duration assumed until a stream's playlist has been read.
+UNKNOWN_SEGMENT_SECONDS = 10
+# A playlist declaring more than this is taken as this: a session must not outlive its viewer
+# by hours because a playlist says so.
+MAX_SEGMENT_SECONDS = 60
 # A refused player retries many times a second: one attempt row per viewer, video and reason
 # in this many seconds is the log's record of it.
 REFUSAL_LOG_INTERVAL = 5.0
@@ -107,6 +125,7 @@ class ViewerService:
         viewers: ViewerStore,
         applications: ApplicationStore,
         tickets: TicketService,
+        streams: StreamStore,
         *,
         clock: Clock,
         cache_seconds: float = 2.0,
@@ -117,6 +136,12 @@ class ViewerService:
         self._clock = clock
         self._apps: TtlCache[str, Application | None] = TtlCache(
             applications.get_by_name, ttl=cache_seconds, clock=clock
+        )
+        # Each live stream's HLS segment duration, once the reconciler has read it.
+        self._segments: TtlCache[tuple[int, StreamKey], int | None] = TtlCache(
+            lambda key: streams.segment_seconds(origin_id=key[0], stream=key[1]),
+            ttl=cache_seconds,
+            clock=clock,
         )
         # In-memory session book: when each HLS session must next be written, and the writes
         # waiting for the next flush. Touched from the event loop; flushed from a thread.
@@ -214,6 +239,12 @@ class ViewerService:
         self._due[key] = self._clock() + pending.window / 3
         return _ALLOWED
 
+    def hls_window(self, origin: Origin, stream: StreamKey) -> int:
+        """Seconds an HLS session of this stream stays counted after its last request."""
+        known = self._segments.get((origin.id, stream))
+        segment = known or max(origin.hls_fragment, UNKNOWN_SEGMENT_SECONDS)
+        return SESSION_SEGMENTS * min(segment, MAX_SEGMENT_SECONDS)
+
     def _check_ticket(
         self,
         origin: Origin,
@@ -267,7 +298,7 @@ class ViewerService:
             self._log_refusal(attempt, refusal, now, retries_possible=protocol == HLS)
             return refusal
         if running:
-            self._admitted[session] = now + origin.hls_session_window
+            self._admitted[session] = now + self.hls_window(origin, stream)
             self._note_hls(origin, stream, viewer, address)
             return None
         return self._admission(origin, stream, protocol, viewer, address, key, attempt, now)
@@ -283,7 +314,7 @@ class ViewerService:
         attempt: Attempt,
         now: float,
     ) -> PendingAdmission:
-        window = origin.hls_session_window if protocol == HLS else None
+        window = self.hls_window(origin, stream) if protocol == HLS else None
         return PendingAdmission(
             SessionRequest(
                 ticket_key=key,
@@ -322,7 +353,7 @@ class ViewerService:
         due = self._due.get(key)
         if due is not None and now < due:
             return
-        window = origin.hls_session_window
+        window = self.hls_window(origin, stream)
         with self._lock:
             self._due[key] = now + window / 3
             self._pending[key] = HlsTouch(

@@ -80,11 +80,6 @@ class Origin:
     failing_since: int | None = None
     hook_secret_hash: bytes = field(default=b"", repr=False)
 
-    @property
-    def hls_session_window(self) -> int:
-        """Seconds an HLS viewer stays counted after its last request: three segments."""
-        return 3 * self.hls_fragment
-
 
 @dataclass(frozen=True, slots=True)
 class Stream:
@@ -101,6 +96,7 @@ class Stream:
     started_at: int
     ended_at: int | None
     end_reason: str | None
+    hls_segment_seconds: int | None = None  # the HLS playlist's target duration, once read
 
     @property
     def live(self) -> bool:

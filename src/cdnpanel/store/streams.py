@@ -12,6 +12,7 @@ from cdnpanel.errors import Conflict
 from cdnpanel.store.database import Database
 from cdnpanel.store.records import Stream
 from cdnpanel.store.tables import streams
+from cdnpanel.store.viewers import StreamKey
 
 __all__ = ["StreamStore"]
 
@@ -156,6 +157,26 @@ class StreamStore:
             rows = conn.execute(query.order_by(streams.c.id)).all()
         return [_stream(r) for r in rows]
 
+    def set_segment_seconds(self, *, stream_id: int, seconds: int) -> None:
+        """Record the target duration read from the stream's HLS playlist."""
+        with self._db.write() as conn:
+            conn.execute(
+                update(streams).where(streams.c.id == stream_id).values(hls_segment_seconds=seconds)
+            )
+
+    def segment_seconds(self, *, origin_id: int, stream: StreamKey) -> int | None:
+        """The HLS target duration of the stream live under this key on the origin, if read."""
+        with self._db.read() as conn:
+            return conn.execute(
+                select(streams.c.hls_segment_seconds).where(
+                    _LIVE,
+                    streams.c.origin_id == origin_id,
+                    streams.c.application_id == stream.application_id,
+                    streams.c.inst == stream.inst,
+                    streams.c.name == stream.path,
+                )
+            ).scalar()
+
     def latest_by_name(self, *, application_id: int, inst: str, name: str) -> Stream | None:
         """The newest stream with this app, inst and name, live or ended."""
         query = (
@@ -228,4 +249,5 @@ def _stream(row: Row[Any]) -> Stream:
         started_at=row.started_at,
         ended_at=row.ended_at,
         end_reason=row.end_reason,
+        hls_segment_seconds=row.hls_segment_seconds,
     )

@@ -122,6 +122,9 @@ streams = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("ended_at", BigInteger, nullable=True),
     Column("end_reason", String(64), nullable=True),
+    # The target duration of the stream's HLS playlist on the origin (whole seconds), once read:
+    # what HLS viewer sessions last by (services/viewers.py).
+    Column("hls_segment_seconds", Integer, nullable=True),
     # One live publisher per name on an origin, as the media server itself allows.
     Index(
         "uq_streams_live_name",
