@@ -41,7 +41,10 @@ def test_live_stream_viewers_and_close(stack: Stack, ffmpeg: Ffmpeg) -> None:
     # Three RTMP players and two HLS players (the HLS ones differ by user agent).
     players = [ffmpeg.play(stack.nginx.rtmp_url("demo-origin/live/cam1")) for _ in range(3)]
     playlist = stack.nginx.http_url("demo-origin/live/cam1/index.m3u8")
-    wait_until(lambda: httpx.get(playlist).status_code == 200, timeout=20, what="the HLS playlist")
+    # Waited for on the control server, where a fetch is no viewer (on the playback server it
+    # would be one, counted until its window passes).
+    control = f"http://127.0.0.1:{stack.nginx.ports.control}/hls/demo-origin/live/cam1/index.m3u8"
+    wait_until(lambda: httpx.get(control).status_code == 200, timeout=20, what="the HLS playlist")
     players += [ffmpeg.play(playlist, user_agent=f"hls-player-{n}") for n in (1, 2)]
     wait_until(lambda: stack.viewers() == 5, timeout=20, what="viewercount 5")
     assert stack.client.vsn.viewercount("demo-origin", ["cam1", "_root_"])["viewer_count"] == {

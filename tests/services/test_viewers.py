@@ -234,3 +234,25 @@ def test_until_its_playlist_is_read_a_stream_gets_a_generous_window(
     assert viewers.hls_window(world.origin, stream) == 12
     # A path that is no live stream (VOD) keeps the generous window.
     assert viewers.hls_window(world.origin, StreamKey(stream.application_id, "live", "vod")) == 30
+
+
+def test_sessions_opened_before_the_segment_duration_was_read_get_its_window(
+    origin_world: OriginWorld,
+) -> None:
+    world = origin_world
+    world.publish_live("cam1", segment_seconds=None)
+    viewers = world.services.viewers
+    uri = "/demo-origin/live/cam1/index.m3u8"
+    for player in ("leaves", "stays"):
+        viewers.check_hls(world.origin, uri=uri, address="x", user_agent=player)
+    viewers.flush()  # written with the window of an unknown stream: 30 s
+    world.adapter.segment_seconds[("demo-origin", "live", "cam1")] = 1
+    world.clock.advance(10)  # the next reconciler round
+    viewers.check_hls(world.origin, uri=uri, address="x", user_agent="stays")
+    world.services.reconciler.run_once()  # learns 1 s segments: sessions get 3 s (+ 2 s)
+    for _ in range(8):
+        world.clock.advance(1)
+        viewers.check_hls(world.origin, uri=uri, address="x", user_agent="stays")
+        viewers.flush()
+        viewers.sweep()
+    assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 1}  # not 30 s for "leaves"

@@ -24,7 +24,7 @@ from cdnpanel.errors import Conflict, OriginUnavailable
 from cdnpanel.origins.adapter import ClientSnapshot, OriginAdapter, OriginSnapshot
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.streams import EndReason
-from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS
+from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS, SEGMENT_CACHE_SECONDS, session_window
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.records import Application, Origin
@@ -217,10 +217,19 @@ class Reconciler:
             except OriginUnavailable as exc:
                 log.warning("origin %s: HLS playlist of %s: %s", origin.name, stream.name, exc)
                 return
-            if seconds is not None:
-                self._streams.set_segment_seconds(
-                    stream_id=stream.id, seconds=min(seconds, MAX_SEGMENT_SECONDS)
-                )
+            if seconds is None:
+                continue
+            seconds = min(seconds, MAX_SEGMENT_SECONDS)
+            self._streams.set_segment_seconds(stream_id=stream.id, seconds=seconds)
+            # Sessions opened meanwhile were given the window of an unknown stream: from now on
+            # they get the stream's own, as if seen just now (a running viewer's next request,
+            # once the checks' cache has the news, writes its session again).
+            window = session_window(seconds, origin.hls_fragment)
+            self._viewers.cap_hls_expiry(
+                origin_id=origin.id,
+                stream=StreamKey(stream.application_id, stream.inst, stream.name),
+                until=int(self._clock() + window + SEGMENT_CACHE_SECONDS),
+            )
 
     def _drop_players_of_stale_tickets(self, origin: Origin, now: int) -> int:
         """RTMP players keep playing after their ticket expires or is revoked elsewhere (HLS

@@ -38,6 +38,7 @@ from cdnpanel.store.viewers import HLS, RTMP, HlsTouch, StreamKey, ViewerStore
 
 __all__ = [
     "MAX_SEGMENT_SECONDS",
+    "SEGMENT_CACHE_SECONDS",
     "SESSION_SEGMENTS",
     "UNKNOWN_SEGMENT_SECONDS",
     "HlsDecision",
@@ -45,6 +46,7 @@ __all__ = [
     "PlaybackUri",
     "ViewerService",
     "parse_playback_uri",
+    "session_window",
 ]
 
 _MAX_URI = 4096
@@ -55,6 +57,17 @@ UNKNOWN_SEGMENT_SECONDS = 10
 # A playlist declaring more than this is taken as this: a session must not outlive its viewer
 # by hours because a playlist says so.
 MAX_SEGMENT_SECONDS = 60
+# How long a check may go on with a stream's segment duration as it was (its cache).
+SEGMENT_CACHE_SECONDS = 2.0
+
+
+def session_window(segment_seconds: int | None, hls_fragment: int) -> int:
+    """Seconds an HLS session stays counted after its last request: three of its stream's
+    segments, or of ``UNKNOWN_SEGMENT_SECONDS`` (or ``hls_fragment``, if longer) until known."""
+    segment = segment_seconds or max(hls_fragment, UNKNOWN_SEGMENT_SECONDS)
+    return SESSION_SEGMENTS * min(segment, MAX_SEGMENT_SECONDS)
+
+
 # A refused player retries many times a second: one attempt row per viewer, video and reason
 # in this many seconds is the log's record of it.
 REFUSAL_LOG_INTERVAL = 5.0
@@ -140,12 +153,14 @@ class ViewerService:
         # Each live stream's HLS segment duration, once the reconciler has read it.
         self._segments: TtlCache[tuple[int, StreamKey], int | None] = TtlCache(
             lambda key: streams.segment_seconds(origin_id=key[0], stream=key[1]),
-            ttl=cache_seconds,
+            ttl=SEGMENT_CACHE_SECONDS,
             clock=clock,
         )
-        # In-memory session book: when each HLS session must next be written, and the writes
-        # waiting for the next flush. Touched from the event loop; flushed from a thread.
-        self._due: dict[tuple[int, StreamKey, str], float] = {}
+        # In-memory session book: when each HLS session was last queued for writing (it is
+        # written again a third of its stream's window later: the window, once the stream's
+        # segment duration is known, may be shorter than when it was last written), and the
+        # writes waiting for the next flush. Touched from the event loop; flushed from a thread.
+        self._written: dict[tuple[int, StreamKey, str], float] = {}
         self._pending: dict[tuple[int, StreamKey, str], HlsTouch] = {}
         self._lock = threading.Lock()
         self._pruned_at = clock()
@@ -235,15 +250,12 @@ class ViewerService:
         assert pending.window is not None
         key = (request.origin_id, request.stream, request.viewer)
         self._admitted[key] = self._clock() + pending.window
-        # Written by the admission; the next write is a refresh a third of a window on.
-        self._due[key] = self._clock() + pending.window / 3
+        self._written[key] = self._clock()  # written by the admission
         return _ALLOWED
 
     def hls_window(self, origin: Origin, stream: StreamKey) -> int:
         """Seconds an HLS session of this stream stays counted after its last request."""
-        known = self._segments.get((origin.id, stream))
-        segment = known or max(origin.hls_fragment, UNKNOWN_SEGMENT_SECONDS)
-        return SESSION_SEGMENTS * min(segment, MAX_SEGMENT_SECONDS)
+        return session_window(self._segments.get((origin.id, stream)), origin.hls_fragment)
 
     def _check_ticket(
         self,
@@ -350,12 +362,12 @@ class ViewerService:
     def _note_hls(self, origin: Origin, stream: StreamKey, viewer: str, address: str) -> None:
         now = self._clock()
         key = (origin.id, stream, viewer)
-        due = self._due.get(key)
-        if due is not None and now < due:
-            return
         window = self.hls_window(origin, stream)
+        written = self._written.get(key)
+        if written is not None and now < written + window / 3:
+            return
         with self._lock:
-            self._due[key] = now + window / 3
+            self._written[key] = now
             self._pending[key] = HlsTouch(
                 origin.id, stream, viewer, address, int(now), int(now) + window
             )
@@ -394,20 +406,21 @@ class ViewerService:
             except Exception:
                 with self._lock:  # not written: the next request of each session queues it again
                     for touch in touches:
-                        self._due.pop((touch.origin_id, touch.stream, touch.viewer), None)
+                        self._written.pop((touch.origin_id, touch.stream, touch.viewer), None)
                 raise
         return bool(self._backlog or self._attempt_backlog), opened
 
     def _forget_idle(self) -> None:
-        """Drop the book's entries of sessions idle for a minute (their rows have expired)."""
+        """Drop the book's entries of sessions idle past any window (their rows have expired)."""
         now = self._clock()
         if now - self._pruned_at < 30:
             return
         self._pruned_at = now
         with self._lock:
-            idle = [k for k, due in self._due.items() if due < now - 60]
+            longest = SESSION_SEGMENTS * MAX_SEGMENT_SECONDS
+            idle = [k for k, written in self._written.items() if written < now - longest]
             for key in idle:
-                del self._due[key]
+                del self._written[key]
             for session in [k for k, until in self._admitted.items() if until < now]:
                 del self._admitted[session]
             for seen in [k for k, until in self._refusals_logged.items() if until < now]:

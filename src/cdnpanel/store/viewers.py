@@ -205,6 +205,24 @@ class ViewerStore:
                 )
         return opened
 
+    def cap_hls_expiry(self, *, origin_id: int, stream: StreamKey, until: int) -> int:
+        """Make the stream's HLS sessions expire at ``until`` at the latest (their window got
+        shorter); returns how many changed."""
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(viewer_sessions)
+                .where(
+                    viewer_sessions.c.origin_id == origin_id,
+                    viewer_sessions.c.protocol == HLS,
+                    viewer_sessions.c.application_id == stream.application_id,
+                    viewer_sessions.c.inst == stream.inst,
+                    viewer_sessions.c.path == stream.path,
+                    viewer_sessions.c.expires_at > until,
+                )
+                .values(expires_at=until)
+            )
+        return int(result.rowcount)
+
     def sweep_expired(self, *, now: int, batch: int = 128) -> int:
         """End up to ``batch`` HLS sessions whose window has passed, in one short transaction;
         returns how many ended (``batch``: call again)."""
