@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     )
     timestamp_window: int = Field(
         300, ge=30, le=3600, description="Seconds a request timestamp may differ from the clock"
+    )
+    replays: Literal["answer-reads", "strict"] = Field(
+        "answer-reads",
+        description="answer-reads: a repeated read is answered afresh, a repeated change is "
+        "refused (0009); strict: every repeat is refused",
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted")
     body_timeout: float = Field(

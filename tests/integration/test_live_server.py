@@ -15,9 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from cdnpanel.client import AuthenticationError, Client, TimestampError
 from cdnpanel.config import Settings
+from cdnpanel.store.tables import tickets
 from cdnpanel.wiring import build_services
 from tests.client_styles import envelope, php_wire, urlencoded
 from tests.conftest import LiveServer
@@ -113,34 +115,61 @@ def test_sdk_end_to_end_with_stale_and_future_clocks(server: LiveServer, provisi
             client.video.getapps()
 
 
-def test_replay_refused_across_requests(server: LiveServer, provisioned: Any) -> None:
+def test_replays_across_requests(server: LiveServer, provisioned: Any) -> None:
     _services, issued = provisioned
-    wire = php_wire(
-        envelope("video.getapps", issued.key.api_key, 158, int(time.time())), issued.secret
-    )
-    content_type, body = urlencoded(wire)
-    answers = [
-        httpx.post(
-            f"{server.url}/stable/", content=body, headers={"content-type": content_type}
-        ).json()
-        for _ in range(2)
-    ]
-    assert answers[0]["status"] == "success"
-    assert answers[1]["code"] == "0009"
+
+    def twice(command: str, **params: Any) -> list[dict[str, Any]]:
+        members = envelope(command, issued.key.api_key, 158, int(time.time()), **params)
+        content_type, body = urlencoded(php_wire(members, issued.secret))
+        url = f"{server.url}/stable/"
+        headers = {"content-type": content_type}
+        return [httpx.post(url, content=body, headers=headers).json() for _ in range(2)]
+
+    reads = twice("video.getapps")
+    assert [a["status"] for a in reads] == ["success", "success"]  # a read: afresh
+    changes = twice("sevu.request", app="demo-origin", video="cam1", **{"pass": "s3cret-1234"})
+    assert changes[0]["status"] == "success" and changes[1]["code"] == "0009"
+
+
+@pytest.mark.parametrize(
+    "interpreter",
+    [["php", str(CLIENTS / "seed_client.php")], ["ruby", str(CLIENTS / "ruby_client.rb")]],
+    ids=["php-seed", "ruby"],
+)
+def test_deterministic_clients_can_poll_within_one_second(
+    server: LiveServer, provisioned: Any, interpreter: list[str]
+) -> None:
+    """The PHP seed code, the Ruby client and the WordPress plugin sign deterministically: the
+    same read twice in one second is the same request byte for byte, and must be answered."""
+    _services, issued = provisioned
+    argv = [
+        *interpreter, f"{server.url}/stable/", "158", issued.key.api_key, issued.secret,
+        "vsn.viewercount", json.dumps({"app": "demo-origin", "url": "cam1"}),
+    ]  # fmt: skip
+    for _attempt in range(10):  # until both calls sign the same second (they take ~0.1 s)
+        started = time.time()
+        answers = [run_client(argv) for _ in range(2)]
+        if int(time.time()) == int(started):
+            break
+    else:
+        pytest.fail("could not make two calls within one second")
+    assert [a["status"] for a in answers] == ["success", "success"], answers
+    assert answers[0]["viewer_count"] == answers[1]["viewer_count"] == 0
 
 
 def test_concurrent_copies_on_two_workers_admit_exactly_one(
     live_server_factory: Callable[..., LiveServer], database_url: str, provisioned: Any
 ) -> None:
-    _services, issued = provisioned
+    services, issued = provisioned
     server = live_server_factory(database_url, workers=2)
     url = f"{server.url}/stable/"
     started = int(time.time())
     for round_number in range(15):
-        wire = php_wire(
-            envelope("video.getapps", issued.key.api_key, 158, started - round_number),
-            issued.secret,
-        )
+        members = envelope(
+            "sevu.request", issued.key.api_key, 158, started - round_number,
+            app="demo-origin", video=f"cam{round_number}", **{"pass": "s3cret-1234"},
+        )  # fmt: skip
+        wire = php_wire(members, issued.secret)
         content_type, body = urlencoded(wire)
         barrier = threading.Barrier(8)
         statuses: list[str] = []
@@ -163,6 +192,8 @@ def test_concurrent_copies_on_two_workers_admit_exactly_one(
         for t in threads:
             t.join()
         assert sorted(statuses) == ["0009"] * 7 + ["success"], statuses
+    with services.db.read() as conn:  # one ticket a round: the copies had no second effect
+        assert conn.execute(select(func.count()).select_from(tickets)).scalar_one() == 15
 
 
 def test_server_log_never_holds_secrets_or_signatures(server: LiveServer, provisioned: Any) -> None:

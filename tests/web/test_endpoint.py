@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from cdnpanel.store.tables import request_nonces
+from cdnpanel.store.tables import tickets as ticket_rows
 from cdnpanel.web.app import create_app
 from cdnpanel.wiring import Services
 from tests.client_styles import envelope, multipart, perl_wire, php_wire, ruby_wire, urlencoded
@@ -98,16 +99,52 @@ def test_unknown_prefix_is_a_json_404(http: TestClient) -> None:
     assert response.json()["code"] == "0007"
 
 
-def test_replay_is_refused_and_written_once(
+TICKET = {"app": "demo-origin", "video": "cam1", "pass": "s3cret-1234"}
+
+
+def tickets(services: Services) -> int:
+    with services.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(ticket_rows)).scalar_one())
+
+
+def test_a_replayed_change_is_refused_and_carried_out_once(
     http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock
 ) -> None:
-    wire = signed(tenant, clock)
+    wire = signed(tenant, clock, "sevu.request", **TICKET)
     assert post(http, wire)["status"] == "success"
     again = post(http, wire)
     assert again["code"] == "0009"
-    assert claims(services) == 1
+    assert claims(services) == 1 and tickets(services) == 1
     clock.advance(301)
     assert post(http, wire)["code"] == "0002"  # after the window: a timestamp error
+
+
+def test_a_replayed_read_is_answered_afresh_and_writes_nothing(
+    http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock
+) -> None:
+    # Deterministic clients (the PHP seed code, Ruby, WordPress) poll with identical requests.
+    wire = signed(tenant, clock, "vsn.viewercount", app="demo-origin", url="cam1")
+    answers = [post(http, wire) for _ in range(3)]
+    assert [a["status"] for a in answers] == ["success"] * 3
+    services.applications.create(tenant.account.id, "demo-late")
+    later = post(http, signed(tenant, clock))
+    assert [a["name"] for a in later["data"]] == ["demo-origin", "demo-vod", "demo-late"]
+    assert [a["name"] for a in post(http, signed(tenant, clock))["data"]][-1] == "demo-late"
+    assert claims(services) == 0
+    clock.advance(301)
+    assert post(http, wire)["code"] == "0002"  # still only within its timestamp window
+
+
+def test_strict_replays_refuse_reads_too(
+    services_factory: Callable[..., Services], clock: FrozenClock
+) -> None:
+    strict = services_factory(replays="strict")
+    account = strict.accounts.create_account("strict")
+    tenant = Tenant(account, strict.accounts.create_key(account.cdn_id))
+    http = TestClient(create_app(strict), raise_server_exceptions=False)
+    wire = signed(tenant, clock)
+    assert post(http, wire)["status"] == "success"
+    assert post(http, wire)["code"] == "0009"
 
 
 @pytest.mark.parametrize("offset", [-301, 301, -10_000])
@@ -301,10 +338,11 @@ def test_secrets_and_signatures_never_reach_the_log(
 def test_identical_commands_of_one_second_pass_with_distinct_nonces(
     http: TestClient, tenant: Tenant, clock: FrozenClock
 ) -> None:
-    first = post(http, signed(tenant, clock, nonce="a1"))
-    second = post(http, signed(tenant, clock, nonce="b2"))
+    first = post(http, signed(tenant, clock, "sevu.request", nonce="a1", **TICKET))
+    second = post(http, signed(tenant, clock, "sevu.request", nonce="b2", **TICKET))
     assert first["status"] == second["status"] == "success"
-    assert post(http, signed(tenant, clock, nonce="a1"))["code"] == "0009"  # a true replay
+    replay = post(http, signed(tenant, clock, "sevu.request", nonce="a1", **TICKET))
+    assert replay["code"] == "0009"  # a true replay
 
 
 async def test_a_body_that_stalls_fails_after_the_body_timeout(

@@ -91,6 +91,11 @@ class Authenticator:
                 self._note_use(verified.caller.key_id, verified.last_used_at, now)
         return admitted
 
+    def note_read(self, verified: Verified) -> None:
+        """A read needs no claim (it is answered afresh however often it comes): only its
+        key's use is noted."""
+        self._note_use(verified.caller.key_id, verified.last_used_at, int(self._clock()))
+
     def _note_use(self, key_id: int, stored: int | None, now: int) -> None:
         # 'last used' is for people, not for security: write it at most once a minute per key.
         last = max(stored or 0, self._last_used_written.get(key_id, 0))

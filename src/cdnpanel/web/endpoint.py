@@ -2,7 +2,7 @@
 
 body -> form.read_json_text -> request.parse_request
      -> Authenticator.verify -> Registry.get(command) [-> .run, for a pure command]
-     -> GroupCommit.submit (nonce claims, one commit per batch)
+     -> GroupCommit.submit (nonce claims, one commit per batch; none for a read)
      [-> .run, for any other command]
      -> GroupCommit.submit (the command's own write, if any, one commit per batch)
      -> envelope.encode_success / encode_failure
@@ -71,6 +71,9 @@ class CommandEndpoint:
         self._registry = registry
         self._run_blocking = run_blocking
         self._max_body = services.settings.max_body_bytes
+        # A read (a pure command's answer with nothing to write) is answered afresh however
+        # often the same signed request comes: deterministic clients poll (docs/protocol.md).
+        self._answer_reads = services.settings.replays == "answer-reads"
         self._body_deadlines = _BodyDeadlines(services.settings.body_timeout)
         self._admission: GroupCommit[Verified, bool] = GroupCommit(
             services.authenticator.admit, run_blocking
@@ -121,7 +124,9 @@ class CommandEndpoint:
             verified, command, answer = self._verify(request)
         else:
             verified, command, answer = await self._run_blocking(lambda: self._verify(request))
-        if not await self._admission.submit(verified):
+        if answer is not None and answer.write is None and self._answer_reads:
+            self._services.authenticator.note_read(verified)
+        elif not await self._admission.submit(verified):
             raise ReplayedRequest()
         if answer is None:  # a command that changes something: only once admitted
             context = CommandContext(verified.caller, self._services)
