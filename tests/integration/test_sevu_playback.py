@@ -288,3 +288,21 @@ def test_an_hls_viewer_is_one_session_whatever_the_keyframe_interval(
     assert stack.php("sevu.status", key=key)["uses_remaining"] == 0
     assert stack.client.sevu.errorcount(key=key, success=True)["error_count"] == 1
     assert stack.client.sevu.errorcount(key=key, success=False)["error_count"] == 0
+
+
+def test_a_refused_player_is_told_why(live: Stack) -> None:
+    key = ticket(live, ip="203.0.113.0/24")
+    for response, reason in (
+        (playlist(live), Reason.BAD_TOKEN),  # no ticket
+        (playlist(live, key), Reason.BAD_IP),
+        (playlist(live, key, "not-the-password"), Reason.BAD_TOKEN),
+    ):
+        assert response.status_code == 403
+        assert response.headers["x-cdnpanel-reason"] == reason
+        assert response.text == f"403 refused by cdnpanel: {reason}\n"
+    for _ in range(20):  # a player retrying: the server log says it once a while
+        playlist(live, key)
+    wait_until(lambda: "HLS refused" in live.server.log(), timeout=5, what="the log line")
+    lines = [line for line in live.server.log().splitlines() if "HLS refused" in line]
+    assert sum(Reason.BAD_IP in line for line in lines) == 1
+    assert all("pass=" not in line and PASSWORD not in line for line in lines)

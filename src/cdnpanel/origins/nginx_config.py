@@ -120,6 +120,8 @@ def render_nginx_config(
         _indent(
             f"""location /{app}/{inst}/ {{
     auth_request /_cdnpanel/hls-auth;
+    auth_request_set $cdnpanel_refusal $upstream_http_x_cdnpanel_reason;
+    error_page 403 = @cdnpanel_refused;
     alias {_hls_dir(prefix, app, inst)}/;
     types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
     add_header Cache-Control no-cache;
@@ -232,6 +234,15 @@ http {{
             proxy_set_header X-Cdnpanel-Secret {secret};
         }}
 {playback}
+        # A refused player learns why: cdnpanel's reason in a header and as the body.
+        location @cdnpanel_refused {{
+            default_type text/plain;
+            add_header X-Cdnpanel-Reason $cdnpanel_refusal always;
+            add_header Cache-Control no-store always;
+            add_header Access-Control-Allow-Origin * always;
+            add_header Access-Control-Expose-Headers X-Cdnpanel-Reason always;
+            return 403 "403 refused by cdnpanel: $cdnpanel_refusal\n";
+        }}
         location / {{
             return 404;
         }}

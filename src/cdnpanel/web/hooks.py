@@ -4,7 +4,9 @@ Only origins may call them: the caller's address must be in ``hook_networks`` (l
 default) and the request must carry the origin's hook secret (``?secret=`` on callbacks, whose
 URLs nginx-rtmp cannot give headers; the ``X-Cdnpanel-Secret`` header on ``auth_request``).
 Media servers read the status only: 2xx admits, 403 refuses. The JSON body is for people
-reading the media server's error log.
+reading the media server's error log. A refused HLS request's reason also travels in the
+``X-Cdnpanel-Reason`` header, which the generated nginx config passes on to the player (header
+and body of its 403), and goes to the server log, once per viewer, path and reason a while.
 
     POST /hooks/origins/{origin}/{publish|publish_done|play|play_done|done}
     GET  /hooks/origins/{origin}/hls        X-Original-URI, X-Real-IP, User-Agent
@@ -15,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +39,8 @@ __all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]
 
 log = logging.getLogger("cdnpanel.hooks")
 
+REFUSAL_LOG_SECONDS = 5.0
+
 HOOK_PREFIX = "/hooks/origins/"
 HLS_SUFFIX = "/hls"
 _MAX_CALLBACK_BODY = 64 * 1024
@@ -55,6 +60,7 @@ class OriginHooks:
         self._run_blocking = run_blocking
         self._networks = _networks(services.settings.hook_networks)
         self._allowed_hosts: dict[str, bool] = {}
+        self._refusals = _RefusalLog()
         # New ticketed sessions, admitted in groups: one transaction for the sessions of a moment.
         # An admission costs ~100 µs of store work (a replay claim ~5): batches of 32 keep one
         # commit, which runs on the event loop on SQLite, to a few milliseconds.
@@ -109,7 +115,7 @@ class OriginHooks:
         Plain ASGI, without Starlette's request and response objects: it runs on every
         playlist and segment request of every viewer.
         """
-        status, body = 204, b""
+        status, body, reason = 204, b"", ""
         try:
             headers = _wanted_headers(scope["headers"])
             client = scope.get("client")
@@ -128,22 +134,20 @@ class OriginHooks:
                 outcome = viewers.hls_verdict(outcome, verdict)
             decision = outcome
             if not decision.allowed:
-                status, body = 403, _body(decision.reason)
+                status, body, reason = 403, _body(decision.reason), decision.reason
+                self._refusals.note(name, address, uri, reason)
         except CdnpanelError as error:
-            status, body = _refusal_status(error), _body(error.message)
+            status, body, reason = _refusal_status(error), _body(error.message), error.message
         except Exception:  # refuse, never a traceback to nginx (it would answer 500 anyway)
             log.exception("HLS check failed")
             status, body = 503, _body("cdnpanel failed to check this request; see its log")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if reason:
+            response_headers.append((b"x-cdnpanel-reason", _header_value(reason)))
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _origin(self, host: str, name: str, secret: str | None) -> Origin:
@@ -180,6 +184,35 @@ _WANTED = frozenset({b"x-cdnpanel-secret", b"x-original-uri", b"x-real-ip", b"us
 
 def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
     return {name: value.decode("latin-1") for name, value in raw if name in _WANTED}
+
+
+class _RefusalLog:
+    """Logs a refused HLS request once per origin, viewer address, path and reason every
+    ``every`` seconds: a refused player retries its playlist many times a second. The path is
+    logged without its query, which carries the ticket's password."""
+
+    def __init__(self, every: float = REFUSAL_LOG_SECONDS, *, limit: int = 10_000) -> None:
+        self._every = every
+        self._limit = limit
+        self._next: dict[tuple[str, str, str, str], float] = {}
+
+    def note(self, origin: str, address: str, uri: str, reason: str) -> None:
+        path = uri.split("?", 1)[0][:200]
+        key = (origin, address, path, reason)
+        now = time.monotonic()
+        if self._next.get(key, 0.0) > now:
+            return
+        if len(self._next) >= self._limit:  # bounded: forget what may be logged again anyway
+            self._next = {k: t for k, t in self._next.items() if t > now}
+            if len(self._next) >= self._limit:
+                self._next.clear()
+        self._next[key] = now + self._every
+        log.info("HLS refused on %s for %s at %s: %s", origin, address, path, reason)
+
+
+def _header_value(reason: str) -> bytes:
+    """A header-safe copy of the reason: printable ASCII, at most 200 characters."""
+    return "".join(c if " " <= c <= "~" else "?" for c in reason[:200]).encode("ascii")
 
 
 def _body(message: str) -> bytes:
