@@ -74,8 +74,9 @@ class Command(Generic[P]):
     blocking_io: bool = False
     # True when the handler only reads: anything it changes it returns as Answer.write, which
     # the endpoint commits once the request is admitted. Such a command runs in the same step as
-    # the signature check, before its request's replay claim commits (a replay's answer is
-    # thrown away); any other command runs only after the claim.
+    # the signature check; an answer with no write is a read, answered without a replay claim
+    # (a replay of a write is refused and its answer thrown away). Any other command runs only
+    # after its request's claim.
     pure: bool = False
     # The parameters of a call that sends none, validated once (frozen, so shareable); None
     # when the command requires some.
