@@ -382,3 +382,11 @@ async def test_a_body_that_stalls_fails_after_the_body_timeout(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_reads_still_record_when_their_key_was_last_used(
+    http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock
+) -> None:
+    assert post(http, signed(tenant, clock))["status"] == "success"
+    (key,) = services.accounts.list_keys(tenant.cdn)
+    assert key.last_used_at == int(clock.now)

@@ -91,15 +91,22 @@ class Authenticator:
                 self._note_use(verified.caller.key_id, verified.last_used_at, now)
         return admitted
 
+    def read_use_due(self, verified: Verified) -> bool:
+        """Whether a read of this key (which needs no claim: it is answered afresh however
+        often it comes) should write the key's 'last used' now; no I/O."""
+        return self._use_due(verified.caller.key_id, verified.last_used_at, int(self._clock()))
+
     def note_read(self, verified: Verified) -> None:
-        """A read needs no claim (it is answered afresh however often it comes): only its
-        key's use is noted."""
+        """Record the use of a read's key (when ``read_use_due``)."""
         self._note_use(verified.caller.key_id, verified.last_used_at, int(self._clock()))
 
-    def _note_use(self, key_id: int, stored: int | None, now: int) -> None:
+    def _use_due(self, key_id: int, stored: int | None, now: int) -> bool:
         # 'last used' is for people, not for security: write it at most once a minute per key.
         last = max(stored or 0, self._last_used_written.get(key_id, 0))
-        if now - last >= self._last_used_interval:
+        return now - last >= self._last_used_interval
+
+    def _note_use(self, key_id: int, stored: int | None, now: int) -> None:
+        if self._use_due(key_id, stored, now):
             self._last_used_written[key_id] = now
             self._keys.record_use(key_id=key_id, now=now)
 

@@ -125,7 +125,9 @@ class CommandEndpoint:
         else:
             verified, command, answer = await self._run_blocking(lambda: self._verify(request))
         if answer is not None and answer.write is None and self._answer_reads:
-            self._services.authenticator.note_read(verified)
+            authenticator = self._services.authenticator
+            if authenticator.read_use_due(verified):  # once a minute per key and process
+                await self._run_blocking(lambda: authenticator.note_read(verified))
         elif not await self._admission.submit(verified):
             raise ReplayedRequest()
         if answer is None:  # a command that changes something: only once admitted
