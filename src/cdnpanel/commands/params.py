@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
-__all__ = ["AppRef", "AppRefs", "Instance", "Name", "StartTime", "WholeNumber"]
+__all__ = ["MAX_ID", "AppRef", "AppRefs", "Instance", "Name", "StartTime", "WholeNumber"]
 
 
 def _as_list(value: Any) -> Any:
@@ -34,8 +34,12 @@ def _instance(value: str) -> str:
 
 # Each shape's description says what a client may send: a failure names it (registry.py).
 
+MAX_ID = 2**31 - 1
+"""The largest id an application, stream or ticket can have (the store's integer keys)."""
+
 AppRef = Annotated[
-    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1, max_length=100)],
+    Annotated[StrictInt, Field(gt=0, le=MAX_ID)]
+    | Annotated[StrictStr, Field(min_length=1, max_length=100)],
     Field(description="one application: its id (a whole number) or its name"),
 ]
 """``app`` as an application id or name."""

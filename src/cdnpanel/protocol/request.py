@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -133,7 +134,10 @@ def _refuse_duplicate_envelope_members(text: str) -> None:
             seen.add(name)
         return dict(pairs)
 
-    json.loads(text, object_pairs_hook=check)
+    try:
+        json.loads(text, object_pairs_hook=check)
+    except RecursionError:  # orjson reads 1,024 levels; the standard json fewer
+        raise MalformedRequest("The request JSON is nested too deeply") from None
 
 
 def _check_nonce(value: object) -> None:
@@ -154,16 +158,22 @@ def _short_string(members: dict[str, Any], name: str) -> str:
     return value
 
 
+# ASCII digits, one optional minus: "²" and "٣" are digits to str.isdigit, not to int().
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
+
+
 def _whole_number(value: object, name: str) -> int:
     """An int, or a string of digits (Perl, Ruby and WordPress clients send those)."""
     if isinstance(value, bool):
         raise InvalidParameter(name, "must be a whole number, not a boolean")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         return int(value)
     if isinstance(value, float):
-        raise InvalidParameter(name, f"must be a whole number, not {value!r}")
+        raise InvalidParameter(name, f"must be a whole number of at most 19 digits, not {value!r}")
+    if isinstance(value, str):
+        raise InvalidParameter(name, f"must be a whole number (digits 0-9), not {value[:20]!r}")
     raise InvalidParameter(name, f"must be a whole number, got {type(value).__name__}")
 
 

@@ -126,9 +126,13 @@ def signed_text_candidates(wire_text: str, members: Mapping[str, Any]) -> Iterat
             if stripped_before.endswith(","):
                 yield stripped_before[:-1] + after
     unsigned = {k: v for k, v in members.items() if k != SIGNATURE_MEMBER}
-    php = encode_php_json(unsigned)
+    try:
+        php = encode_php_json(unsigned)
+        compact = json.dumps(unsigned, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:  # nested deeper than any client's encoder writes (PHP: 512 levels)
+        return
     yield php
-    yield json.dumps(unsigned, separators=(",", ":"), ensure_ascii=False)
+    yield compact
     # ScaleEngine's C# sample strips every space, even inside values, before signing.
     yield re.sub(r"\s+", "", php)
 

@@ -52,18 +52,30 @@ class ApplicationService:
         reference that is not one of the account's applications is NotFound: another
         account's application looks exactly like a missing one.
         """
-        ids = {r for r in refs if isinstance(r, int)}
+        ids = {r for r in refs if isinstance(r, int) and 0 < r <= MAX_APPLICATION_ID}
         names = {r for r in refs if isinstance(r, str)}
-        ids |= {int(n) for n in names if n.isdigit()}
+        ids |= {i for i in map(_as_id, names) if i is not None}
         found = self._applications.find_for_account(account_id, ids=ids, names=names)
         by_name = {a.name: a for a in found}
         by_id = {a.id: a for a in found}
         resolved: dict[int, Application] = {}
         for ref in refs:
             app = by_name.get(ref) if isinstance(ref, str) else by_id.get(ref)
-            if app is None and isinstance(ref, str) and ref.isdigit():
-                app = by_id.get(int(ref))
+            if app is None and isinstance(ref, str) and (as_id := _as_id(ref)) is not None:
+                app = by_id.get(as_id)
             if app is None:
                 raise NotFound("application", ref)
             resolved.setdefault(app.id, app)
         return list(resolved.values())
+
+
+MAX_APPLICATION_ID = 2**31 - 1
+_ID_TEXT = re.compile(r"[0-9]{1,10}")
+
+
+def _as_id(name: str) -> int | None:
+    """A name that could be an application id (ASCII digits within the store's integers)."""
+    if _ID_TEXT.fullmatch(name) is None:
+        return None
+    value = int(name)
+    return value if 0 < value <= MAX_APPLICATION_ID else None

@@ -216,6 +216,9 @@ _UNIT_SECONDS = {
 }
 
 
+_UNIX_TIME = re.compile(r"[0-9]{1,20}")  # ASCII digits: "²" is a digit to str.isdigit, not int()
+
+
 def parse_expiry(value: object, *, now: int) -> int:
     """Unix time of an ``expire``/``expires``/``expire_date``; None gives one week from now.
 
@@ -226,7 +229,7 @@ def parse_expiry(value: object, *, now: int) -> int:
         return now + int(DEFAULT_LIFETIME.total_seconds())
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidParameter("expire", "must be a date string, a Unix time, or '+N unit'")
-    if isinstance(value, int) or value.strip().isdigit():
+    if isinstance(value, int) or _UNIX_TIME.fullmatch(value.strip()):
         moment = int(value)
         if moment > 10**11:
             raise InvalidParameter("expire", "looks like milliseconds: send Unix seconds")

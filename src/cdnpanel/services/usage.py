@@ -42,6 +42,7 @@ SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _EPOCH = date(1970, 1, 1)
 _DAYS = 30  # video.servers, and usage.summary from a Unix time
 _LAST_UNIX_DAY = (date(9999, 12, 31) - _EPOCH).days - _DAYS
+_LAST_REPORT_DAY = _EPOCH + timedelta(days=_LAST_UNIX_DAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +93,21 @@ def parse_day(text: str, param: str = "date") -> date:
     """``YYYY-MM-DD`` (also ``YYYY-MM``: the month's first day)."""
     value = text.strip()
     try:
-        if re.fullmatch(r"\d{4}-\d\d", value):
-            return date.fromisoformat(value + "-01")
-        if re.fullmatch(r"\d{4}-\d\d-\d\d", value):
-            return date.fromisoformat(value)
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}", value):
+            parsed = date.fromisoformat(value + "-01")
+        elif re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            parsed = date.fromisoformat(value)
+        else:
+            raise InvalidParameter(
+                param, f"{text[:40]!r} is not a date: give YYYY-MM-DD (e.g. 2025-01-01)"
+            )
     except ValueError:
-        raise InvalidParameter(param, f"{text!r} is not a valid date") from None
-    raise InvalidParameter(param, f"{text!r} is not a date: give YYYY-MM-DD (e.g. 2025-01-01)")
+        raise InvalidParameter(param, f"{text[:40]!r} is not a valid date") from None
+    if not _EPOCH <= parsed <= _LAST_REPORT_DAY:
+        raise InvalidParameter(
+            param, f"{value!r} is outside the days reports cover (1970-01-01 to {_LAST_REPORT_DAY})"
+        )
+    return parsed
 
 
 def _unix_day(seconds: int, param: str) -> int:
