@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -132,3 +133,35 @@ def test_the_judge_refuses_what_the_endpoint_must_never_answer() -> None:
         200, orjson.dumps({"status": "failure", "code": "0008", "param": "app[2]"}), names
     ).ok
     assert all(re.fullmatch(r"[a-z_]+", n) for n in ENVELOPE_NAMES)
+
+
+def test_an_error_never_echoes_a_large_body(http: TestClient) -> None:
+    body = b"json=" + b"%7B%22a%22" + b"x" * 900_000 + b"&&=&"  # strict parsing refuses it
+    response = http.post("/stable/", content=body, headers={"content-type": URLENCODED})
+    assert response.status_code == 200 and response.json()["code"] == "0007"
+    assert len(response.content) < 2048
+
+
+def test_a_signature_starting_with_plus_sent_unescaped_verifies(
+    http: TestClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    # Such clients put the signature into the body without escaping '+', which then reads as a
+    # space: 1 signature in 64 starts with one (and as many end with one).
+    for attempt in range(2000):
+        members = {
+            "command": "video.getapps",
+            "api_key": tenant.key.key.api_key,
+            "timestamp": int(clock.now),
+            "cdn": tenant.cdn,
+            "nonce": f"n{attempt}",
+        }
+        text = json.dumps(members, separators=(",", ":"))
+        signature = sign(text, tenant.key.secret)
+        if signature.startswith("+"):
+            break
+    else:
+        pytest.fail("no signature starting with '+' in 2,000 tries")
+    wire = attach_signature(text, signature, escape_slashes=False)
+    body = ("json=" + quote(wire, safe="+")).encode()
+    response = http.post("/stable/", content=body, headers={"content-type": URLENCODED})
+    assert response.json()["status"] == "success", response.json()

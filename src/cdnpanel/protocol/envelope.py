@@ -27,6 +27,11 @@ def encode_success(message: str, members: Mapping[str, Any], *, elapsed: float) 
     return orjson.dumps(body)
 
 
+MAX_MESSAGE = 1000
+"""Characters of a failure's message, at most: messages quote the input they refuse."""
+MAX_PARAM = 100
+
+
 def failure_members(error: BaseException) -> tuple[Code, dict[str, Any]]:
     """The code and body members for an error; unexpected errors reveal nothing inside."""
     code = code_for(error)
@@ -34,10 +39,12 @@ def failure_members(error: BaseException) -> tuple[Code, dict[str, Any]]:
         message = error.message
     else:
         message = f"{code.title}; the server log has the details"
+    if len(message) > MAX_MESSAGE:  # a message quotes what it was sent; never all of it
+        message = message[: MAX_MESSAGE - 1] + "…"
     members: dict[str, Any] = {"status": "failure", "code": code.code, "message": message}
     param = getattr(error, "param", None)
     if param is not None:
-        members["param"] = param
+        members["param"] = param[:MAX_PARAM]
     fields = getattr(error, "fields", None)
     if fields is not None:
         members["fields"] = list(fields)

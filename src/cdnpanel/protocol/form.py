@@ -114,7 +114,9 @@ def _urlencoded_pairs(body: bytes) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         raise MalformedRequest("the 'json' form field is not valid UTF-8 once decoded") from None
     except ValueError as exc:
-        raise MalformedRequest(f"unreadable urlencoded body ({exc}): {_ACCEPTED}") from None
+        # parse_qsl quotes the whole field it could not read: a prefix is enough to act on.
+        quoted = str(exc)[:80]
+        raise MalformedRequest(f"unreadable urlencoded body ({quoted}): {_ACCEPTED}") from None
 
 
 def _exactly_one(values: list[str]) -> str:

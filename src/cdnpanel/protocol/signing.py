@@ -86,8 +86,10 @@ def decode_signature(value: object) -> bytes:
             "Failed HMAC-SHA256 Signature: 'signature' looks like hex; send the base64 of the "
             "raw 32-byte digest (PHP: base64_encode(hash_hmac('sha256', $json, $key, true)))"
         )
-    # A '+' sent unescaped in an urlencoded body arrives as a space; base64 has no spaces.
-    raw = value.strip().replace(" ", "+").rstrip("=").encode("ascii", "replace")
+    # A '+' sent unescaped in an urlencoded body arrives as a space; base64 has no spaces. A
+    # space at either end is such a '+' too (1 signature in 64 starts with one): only the other
+    # white space is stripped.
+    raw = value.strip("\t\r\n\v\f").replace(" ", "+").rstrip("=").encode("ascii", "replace")
     if not _BASE64_ALPHABET.fullmatch(raw) or len(raw) % 4 == 1:
         raise MalformedSignature(
             "Failed HMAC-SHA256 Signature: 'signature' is not standard base64 "

@@ -155,7 +155,7 @@ class CommandEndpoint:
 
     async def _read_body(self, receive: Receive, declared: str | None) -> bytes:
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 raise MalformedRequest(f"Content-Length {declared[:20]!r} is not a byte count")
             if int(declared) > self._max_body:
                 raise BodyTooLarge(self._max_body)
