@@ -197,3 +197,39 @@ def test_split_lines_and_line_ranges_cut_only_at_line_ends(tmp_path) -> None:  #
     assert read == data
     for a, _b in ranges[1:]:
         assert data[a - 1 : a] == b"\n"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        combined("20/Nov/2026:10:00:00 +0000", "/live/x", str(2**63)),
+        combined("20/Nov/2026:10:00:00 +0000", "/live/x", "9" * 25),
+        combined("20/Nov/2026:10:00:00 +0000", "/live/x", "9" * 4300),
+        combined("01/Jan/0001:00:00:00 +0100", "/live/x", "5"),
+        combined("31/Dec/9999:23:59:00 -0100", "/live/x", "5"),
+        combined("01/Jan/0001:00:10:00 +1400", "/live/x", "5"),
+    ],
+    ids=["2^63", "25-digits", "4300-digits", "year-1", "year-9999", "year-1-plus-14"],
+)
+def test_a_hostile_line_is_skipped_and_the_rest_counted(bad: bytes) -> None:
+    good = combined("20/Nov/2026:10:00:00 +0000", "/live/x", "8")
+    text = good + bad + good
+    assert per_day("combined", text).get((DAY, b"live")) == [16, 2]
+    assert FORMATS["combined"].parse(text).lines == 3
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b'{"time_iso8601":"2026-11-20T10:00:00+00:00","request_uri":"/live/a","bytes_sent":"'
+        + b"9" * 4300
+        + b'"}',
+        b'{"time_iso8601":"2026-11-20T10:00:00+00:00","request_uri":"/live/a","bytes_sent":1e300}',
+        b'{"time_iso8601":"0001-01-01T00:00:00+14:00","request_uri":"/live/a","bytes_sent":5}',
+        b'{"time_iso8601":"9999-12-31T23:59:00-12:00","request_uri":"/live/a","bytes_sent":5}',
+        b'{"msec":"inf","request_uri":"/live/a","bytes_sent":5}',
+    ],
+)
+def test_a_hostile_json_line_is_skipped(record: bytes) -> None:
+    totals = FORMATS["json"].parse(record + b"\n")
+    assert (totals.lines, totals.skipped, sum(totals.requests.values())) == (1, 1, 0)

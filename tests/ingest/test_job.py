@@ -183,3 +183,27 @@ def test_bad_input(metered: Services, tmp_path: Path) -> None:
         assert job.ingest(str(binary)).status == "unreadable"
         assert job.ingest(str(binary), log_format="combined").skipped == 1
     assert stored_totals(metered) == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b" 200 9223372036854775808 ",
+        b" 200 " + b"9" * 25 + b" ",
+        b" 200 " + b"9" * 4300 + b" ",
+    ],
+    ids=["2^63", "25-digits", "4300-digits"],
+)
+def test_a_hostile_line_never_stops_a_logs_metering(
+    metered: Services, tmp_path: Path, bad: bytes
+) -> None:
+    line = (
+        b'192.0.2.1 - - [20/Nov/2026:10:00:00 +0000] "GET /live/a.ts HTTP/1.1" 200 100 "-" "ua"\n'
+    )
+    hostile = line.replace(b" 200 100 ", bad)
+    log = write(tmp_path / "access.log", line + hostile + line + line.replace(b"10:00", b"10:01"))
+    [report] = ingest(metered, log)
+    assert (report.status, report.requests, report.skipped) == ("ingested", 3, 1)
+    assert stored_totals(metered) == {("2026-11-20", "live"): [300, 3]}
+    [again] = ingest(metered, log)  # and the re-run is up to date, not stuck at that line
+    assert again.status == "up to date"

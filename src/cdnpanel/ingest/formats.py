@@ -32,6 +32,7 @@ _MONTHS = {
     )
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_DAY = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH).days  # days past it are not dates
 
 
 @dataclass
@@ -101,8 +102,13 @@ def _totals_two(found: list[tuple[bytes, ...]], data: bytes) -> ChunkTotals:
 
 # -- nginx combined (and cdnpanel's own format, with ISO 8601 time and $bytes_sent) -------------
 
+# A byte count of a line has at most 12 digits (just under 1 TB): a line claiming more is not a
+# request nginx logged but damage or forgery, skipped like any unreadable line, so that the
+# rollups' 64-bit sums can never overflow and one line can never stop a log's metering.
+_BYTES = rb"\d{1,12}"
+
 # $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$referer" "$ua"
-_REQUEST = rb'"(?:[^" \n]+ /([^/?" \n]*)[^"]*|[^"]*)" (?:\d{3}|-) (\d+|-)'
+_REQUEST = rb'"(?:[^" \n]+ /([^/?" \n]*)[^"]*|[^"]*)" (?:\d{3}|-) (' + _BYTES + rb"|-)(?![0-9])"
 _COMBINED = re.compile(rb"\[(../.../....:..:..):.. (.....)\] " + _REQUEST)
 # cdnpanel's: the same with [$time_iso8601] and $bytes_sent (headers included), then more fields
 _CDNPANEL = re.compile(rb"\[(....-..-..T..:..):..(Z|[-+]..:..)\] " + _REQUEST)
@@ -110,7 +116,7 @@ _CDNPANEL = re.compile(rb"\[(....-..-..T..:..):..(Z|[-+]..:..)\] " + _REQUEST)
 # $bytes_sent "$pageurl" "$flashver" ($session_readable_time); app is APP/INST.
 _RTMP = re.compile(
     rb"\[(../.../....:..:..):.. (.....)\] [A-Z]+ "
-    rb'"([^/"\n]*)[^"]*" "[^"]*" "[^"]*" - (\d+) (\d+)'
+    rb'"([^/"\n]*)[^"]*" "[^"]*" "[^"]*" - (' + _BYTES + rb") (" + _BYTES + rb")(?![0-9])"
 )
 _LOCAL_MINUTE = re.compile(rb"\d\d/[A-Z][a-z][a-z]/\d{4}:\d\d:\d\d")
 _ISO_MINUTE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -148,9 +154,11 @@ def _day(year: int, month: int, day: int, hour: int, minute: int, offset: bytes)
         return None
     try:
         local = datetime(year, month, day, hour, minute, tzinfo=UTC)
-    except ValueError:  # 30/Feb, 25:00 ...
+        utc = local - timedelta(minutes=east)
+    except (ValueError, OverflowError):  # 30/Feb, 25:00 ..., or past the calendar's ends
         return None
-    return (local - timedelta(minutes=east) - _EPOCH).days
+    days = (utc - _EPOCH).days
+    return days if 0 <= days <= _LAST_DAY else None
 
 
 def _day_local(minute: bytes, offset: bytes) -> int | None:
@@ -219,10 +227,14 @@ def _json_line(line: bytes) -> tuple[int, bytes, int] | None:
     if isinstance(path, str) and path.startswith("/"):
         app = path[1:].split("/", 1)[0].split("?", 1)[0].encode("utf-8", "replace")[:100]
     sent = next((record[f] for f in _BYTES_FIELDS if f in record), 0)
+    if isinstance(sent, str) and len(sent) > 12:
+        return None  # like a text line's byte count: more than 12 digits is no request
     try:
         count = max(0, int(sent)) if not isinstance(sent, bool) else 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         count = 0
+    if count >= 10**12:
+        return None
     return day, app, count
 
 
@@ -233,7 +245,8 @@ def _json_day(value: object) -> int | None:
         seconds = float(value)
         if seconds > 1e11:  # milliseconds
             seconds /= 1000
-        return int(seconds // 86400) if seconds >= 0 else None
+        day = seconds // 86400
+        return int(day) if 0 <= day <= _LAST_DAY else None
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -246,7 +259,11 @@ def _json_day(value: object) -> int | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH).days
+    try:
+        days = (moment - _EPOCH).days
+    except OverflowError:
+        return None
+    return days if 0 <= days <= _LAST_DAY else None
 
 
 def _is_number(text: str) -> bool:
