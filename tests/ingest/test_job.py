@@ -207,3 +207,18 @@ def test_a_hostile_line_never_stops_a_logs_metering(
     assert stored_totals(metered) == {("2026-11-20", "live"): [300, 3]}
     [again] = ingest(metered, log)  # and the re-run is up to date, not stuck at that line
     assert again.status == "up to date"
+
+
+def test_a_corrupt_gzip_is_unreadable_not_waiting(metered: Services, tmp_path: Path) -> None:
+    data, _ = combined_log(200)
+    compressed = gzip.compress(data)
+    corrupt = write(tmp_path / "corrupt.log.gz", compressed[:10] + b"\xff" * 64 + compressed[74:])
+    [report] = ingest(metered, corrupt)
+    assert report.status == "unreadable" and "corrupt" in report.notes[0]
+    big, _ = combined_log(40_000)  # several MB: the damage lies past the first blocks
+    damaged = bytearray(gzip.compress(big))
+    cut = len(damaged) * 3 // 4
+    damaged[cut : cut + 64] = b"\xff" * 64
+    [partly] = ingest(metered, write(tmp_path / "damaged.log.gz", bytes(damaged)))
+    assert partly.damaged and any("corrupt" in note for note in partly.notes)
+    assert 0 < partly.requests + partly.unattributed < 40_000  # what came before the damage

@@ -141,7 +141,7 @@ def ingest(
                 if stopping():
                     break
                 report = _ingest_one(job, path, log_format, console, show_progress)
-                failed |= report.status == "unreadable"
+                failed |= report.status == "unreadable" or report.damaged
                 if follow and report.status == "up to date":
                     continue
                 if as_json and follow:

@@ -60,6 +60,7 @@ class IngestReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     expected_bytes: int | None = None  # what this run will read, when known (not for gzip)
+    damaged: bool = False  # read only in part (corrupt gzip data): the CLI exits 1
 
     @property
     def lines_per_second(self) -> float:
@@ -131,9 +132,14 @@ class IngestJob:
         except OSError as exc:
             return IngestReport(path, "unreadable", notes=[f"{exc.strerror or exc}"])
         if first is None:
+            source.close()
+            if source.corrupt:
+                notes = ["not gzip data, or corrupt before its first line"]
+                return IngestReport(path, "unreadable", notes=notes)
             return IngestReport(path, "waiting for its first line")
         fmt = FORMATS[log_format] if log_format else detect_format(first)
         if fmt is None:
+            source.close()
             return IngestReport(
                 path,
                 "unreadable",
@@ -149,7 +155,10 @@ class IngestJob:
             if self._run(source, fmt, identity, start, report):
                 break
             report.notes.append(f"another ingester moved this log's position (retry {attempt + 1})")
-        if source.truncated:
+        if source.corrupt:
+            report.notes.append("the gzip data is corrupt: what came before is ingested")
+            report.damaged = True
+        elif source.truncated:
             report.notes.append("the gzip data ends early: what could be read is ingested")
         if report.lines == 0 and report.status == "ingested":
             report.status = "up to date"

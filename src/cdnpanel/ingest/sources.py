@@ -30,6 +30,7 @@ CHUNK_BYTES = 8 * 1024 * 1024  # a read of a stream, a worker's task
 # caches (measured: 512 KiB pieces parse about 1.2 times faster than 8 MiB ones).
 PARSE_BYTES = 512 * 1024
 FIRST_LINE_LIMIT = 64 * 1024
+_INFLATE_STEP = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -52,6 +53,7 @@ class LogSource:
         self._head = b""  # what was read of a stream to find its first line
         self._reader: BinaryIO | None = None  # the open stream _head came from
         self.truncated = False  # a gzip member that ends early
+        self.corrupt = False  # gzip data that cannot be inflated (not merely cut short)
         if stream is None:
             with open(path, "rb") as probe:
                 self.compressed = probe.read(2) == _GZIP_MAGIC
@@ -75,6 +77,12 @@ class LogSource:
         if end < 0:
             return self._head[:FIRST_LINE_LIMIT] if len(self._head) > FIRST_LINE_LIMIT else None
         return self._head[: min(end + 1, FIRST_LINE_LIMIT)]
+
+    def close(self) -> None:
+        """Close what reading the first line opened, when the bytes after it are not read."""
+        reader, self._reader, self._head = self._reader, None, b""
+        if reader is not None and reader is not self._stream:
+            reader.close()
 
     def identity(self, first_line: bytes) -> bytes:
         return hashlib.sha256(first_line[:FIRST_LINE_LIMIT]).digest()
@@ -170,9 +178,11 @@ class _Gunzip:
                 break
             self._fed = True
             try:
-                block = self._inflate.decompress(raw, size - produced)
+                # At most 1 MiB a call: corrupt data raises and loses that call's output, so
+                # what came before the damage is kept but for less than a MiB.
+                block = self._inflate.decompress(raw, min(size - produced, _INFLATE_STEP))
             except zlib.error:
-                self._source.truncated = True
+                self._source.truncated = self._source.corrupt = True
                 self._done = True
                 break
             out.append(block)
