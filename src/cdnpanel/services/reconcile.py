@@ -27,7 +27,7 @@ from cdnpanel.services.streams import EndReason
 from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS, SEGMENT_CACHE_SECONDS, session_window
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Application, Origin
+from cdnpanel.store.records import Application, Origin, Stream
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import StreamKey, ViewerStore
 
@@ -37,6 +37,9 @@ log = logging.getLogger("cdnpanel.reconcile")
 
 # Playlists read per origin and round (one HTTP request each, in the reconciler's thread).
 SEGMENT_READS_PER_ROUND = 50
+# For how long after a stream's segment duration is learnt its sessions are capped each round:
+# the checks' cache, and the session writes queued meanwhile, may still carry the old news.
+RECAP_SECONDS = SEGMENT_CACHE_SECONDS + 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class Reconciler:
         self.interval = interval
         self._lost_after = lost_after
         self._grace = grace
+        self._segments_learnt: dict[int, float] = {}  # stream id: when its duration was read
 
     def run_once(self) -> list[ReconcileReport]:
         """Reconcile every origin whose lease this caller wins."""
@@ -203,11 +207,15 @@ class Reconciler:
         last three of them). A stream's playlist appears once its first segment is cut (one
         keyframe interval after the publish), so a stream is asked each round until it has
         one; at most ``SEGMENT_READS_PER_ROUND`` streams a round, so a round stays short."""
-        unknown = [
-            s
-            for s in self._streams.live_on_origin(origin.id)
-            if s.hls_segment_seconds is None and s.application_id in names
-        ]
+        live = self._streams.live_on_origin(origin.id)
+        unknown = [s for s in live if s.hls_segment_seconds is None and s.application_id in names]
+        now = self._clock()
+        for stream in live:  # learnt lately: caught the sessions written since, on stale news
+            learnt_at = self._segments_learnt.get(stream.id)
+            if learnt_at is not None and stream.hls_segment_seconds is not None:
+                self._cap_sessions(origin, stream, stream.hls_segment_seconds)
+                if now - learnt_at > RECAP_SECONDS:
+                    del self._segments_learnt[stream.id]
         adapter = self._adapters[origin.kind]
         for stream in unknown[:SEGMENT_READS_PER_ROUND]:
             try:
@@ -221,15 +229,23 @@ class Reconciler:
                 continue
             seconds = min(seconds, MAX_SEGMENT_SECONDS)
             self._streams.set_segment_seconds(stream_id=stream.id, seconds=seconds)
-            # Sessions opened meanwhile were given the window of an unknown stream: from now on
-            # they get the stream's own, as if seen just now (a running viewer's next request,
-            # once the checks' cache has the news, writes its session again).
-            window = session_window(seconds, origin.hls_fragment)
-            self._viewers.cap_hls_expiry(
-                origin_id=origin.id,
-                stream=StreamKey(stream.application_id, stream.inst, stream.name),
-                until=int(self._clock() + window + SEGMENT_CACHE_SECONDS),
-            )
+            self._cap_sessions(origin, stream, seconds)
+            self._segments_learnt[stream.id] = now
+        for gone in set(self._segments_learnt) - {s.id for s in live}:
+            del self._segments_learnt[gone]
+
+    def _cap_sessions(self, origin: Origin, stream: Stream, seconds: int) -> None:
+        """Sessions opened before the stream's segment duration was known were given the window
+        of an unknown stream: from now on they get the stream's own, as if seen just now (a
+        running viewer's next request, once the checks' cache has the news, writes its session
+        again). Done again in the rounds of ``RECAP_SECONDS`` after, for the sessions the checks
+        wrote meanwhile on the news they had cached."""
+        window = session_window(seconds, origin.hls_fragment)
+        self._viewers.cap_hls_expiry(
+            origin_id=origin.id,
+            stream=StreamKey(stream.application_id, stream.inst, stream.name),
+            until=int(self._clock() + window + SEGMENT_CACHE_SECONDS),
+        )
 
     def _drop_players_of_stale_tickets(self, origin: Origin, now: int) -> int:
         """RTMP players keep playing after their ticket expires or is revoked elsewhere (HLS
