@@ -200,3 +200,11 @@ def test_origin_secrets_can_go_to_a_private_file(cdnpanel: Run, tmp_path: Path) 
     )
     assert code == 0 and rotated.read_text().strip() != secret and rotated.read_text() not in out
     assert rotated.stat().st_mode & 0o777 == 0o600
+
+
+def test_app_update_json_names_the_origin_whatever_changed(cdnpanel: Run, origin: str) -> None:
+    code, out, _ = cdnpanel(
+        "app", "update", "--cdn", "158", "demo-origin", "--protection", "sevu", "--json"
+    )
+    assert code == 0 and json.loads(out)["origin"] == "origin1.example.net"
+    assert json.loads(out)["protection"] == "sevu"

@@ -212,7 +212,9 @@ def app_update(
     if protection is not None:
         application = services.applications.protect(application, protection)
     if as_json:
-        print_json({"cdn": cdn, **_app_json(application, origin_name)})
+        origins = {o.id: o.name for o in services.origins.list_origins()}
+        origin = origins.get(application.origin_id) if application.origin_id else None
+        print_json({"cdn": cdn, **_app_json(application, origin)})
         return
     click.echo(f"updated application {application.name!r} in CDN {cdn}")
     if origin_name is not None:
