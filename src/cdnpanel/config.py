@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     body_timeout: float = Field(
         10.0, gt=0, le=300, description="Seconds a client may take to send a request body"
     )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request headers (request line included) accepted; then HTTP 431",
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a client may take to send its request headers"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)

@@ -13,6 +13,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from cdnpanel.cli._context import CliState, pass_state
 from cdnpanel.services.accounts import IssuedKey
+from cdnpanel.web.http import PROTOCOL
 from cdnpanel.wiring import Services
 
 __all__ = ["serve"]
@@ -59,6 +60,7 @@ def serve(
         log_config=log_config(),
         access_log=False,  # cdnpanel writes it (web/asgi.py): secrets masked, HLS checks skipped
         server_header=False,
+        http=PROTOCOL,  # uvicorn's httptools, with bounded headers and JSON refusals
     )
 
 

@@ -1,0 +1,110 @@
+"""uvicorn's HTTP protocol (httptools) with the bounds it does not set, and JSON refusals.
+
+uvicorn reads request headers without a size limit or a deadline: 64 MB headers were accepted
+and held, and connections that sent nothing or half their headers stayed open for good. A
+deployment without nginx in front is the default, so the server bounds both itself:
+
+- a request's headers (request line included) larger than ``CDNPANEL_MAX_HEADER_BYTES`` get
+  HTTP 431 and the connection is closed;
+- a connection whose request headers are not complete ``CDNPANEL_HEADER_TIMEOUT`` seconds after
+  it opened, or after the request's first byte on a kept-alive connection, gets HTTP 408 and
+  is closed (the body has its own deadline, ``CDNPANEL_BODY_TIMEOUT``).
+
+Both, and requests the parser cannot read at all (a bad Content-Length, a bad chunk size, a NUL
+in a header), are answered with the JSON failure envelope (code ``0007``) instead of uvicorn's
+text. The checks cost one attribute test per block read from the socket, not per header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cdnpanel.errors import MalformedRequest
+from cdnpanel.protocol import envelope
+
+__all__ = ["PROTOCOL", "BoundedHttpToolsProtocol"]
+
+PROTOCOL = "cdnpanel.web.http:BoundedHttpToolsProtocol"
+"""What ``cdnpanel serve`` hands uvicorn as its ``http`` implementation."""
+
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+@functools.cache
+def _limits() -> tuple[int, float]:
+    """(max header bytes, header timeout) of this process's settings, read once."""
+    from cdnpanel.config import Settings
+
+    settings = Settings()
+    return settings.max_header_bytes, settings.header_timeout
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_header_bytes, self._header_timeout = _limits()
+        self._header_bytes = 0
+        self._in_headers = True  # until the current request's headers are complete
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._in_headers and self._header_bytes > self._max_header_bytes:
+            self._refuse(431, f"Request headers over {self._max_header_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_headers:  # the next request on a kept-alive connection
+            self._in_headers = True
+            self._header_bytes = 0
+            self._arm_header_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._disarm_header_deadline()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, f"Malformed HTTP request: {msg}")
+
+    def _arm_header_deadline(self) -> None:
+        self._disarm_header_deadline()
+        self._header_deadline = self.loop.call_later(self._header_timeout, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self._in_headers and not self.transport.is_closing():
+            timeout = f"{self._header_timeout:g}"
+            self._refuse(408, f"The request headers did not arrive within {timeout} s")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer the JSON failure envelope with ``status`` and close the connection."""
+        self._in_headers = False
+        self._disarm_header_deadline()
+        if self.transport.is_closing():
+            return
+        _code_status, body = envelope.encode_failure(MalformedRequest(message), elapsed=0.0)
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+        )
+        self.transport.close()
