@@ -12,7 +12,10 @@ deployment without nginx in front is the default, so the server bounds both itse
 
 Both, and requests the parser cannot read at all (a bad Content-Length, a bad chunk size, a NUL
 in a header), are answered with the JSON failure envelope (code ``0007``) instead of uvicorn's
-text. The checks cost one attribute test per block read from the socket, not per header.
+text. The checks cost one attribute test per block read from the socket, not per header, and
+one set insertion per request: a single timer looks at every connection still reading headers
+(as ``_BodyDeadlines`` in ``web/endpoint.py`` does for bodies; a timer per request would cost
+microseconds on every request).
 """
 
 from __future__ import annotations
@@ -43,20 +46,55 @@ def _limits() -> tuple[int, float]:
     return settings.max_header_bytes, settings.header_timeout
 
 
+class _HeaderDeadlines:
+    """Connections still reading a request's headers, and since when; one timer (every quarter
+    of the timeout, at most a second) refuses those past the timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._every = min(1.0, timeout / 4)
+        self.started: dict[BoundedHttpToolsProtocol, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, connection: BoundedHttpToolsProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        self.started[connection] = loop.time()
+        if self._timer is None:
+            self._timer = loop.call_later(self._every, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if not self.started:
+            return  # idle: the next connection starts the timer again
+        cutoff = loop.time() - self.timeout
+        for connection in [c for c, started in self.started.items() if started <= cutoff]:
+            connection.headers_too_slow()
+        self._timer = loop.call_later(self._every, self._expire, loop)
+
+
+_deadlines: _HeaderDeadlines | None = None
+
+
+def _header_deadlines(timeout: float) -> _HeaderDeadlines:
+    global _deadlines
+    if _deadlines is None:
+        _deadlines = _HeaderDeadlines(timeout)
+    return _deadlines
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._max_header_bytes, self._header_timeout = _limits()
+        self._max_header_bytes, header_timeout = _limits()
+        self._deadlines = _header_deadlines(header_timeout)
         self._header_bytes = 0
         self._in_headers = True  # until the current request's headers are complete
-        self._header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_deadline()
+        self._deadlines.watch(self, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
+        self._deadlines.started.pop(self, None)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -71,35 +109,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_headers:  # the next request on a kept-alive connection
             self._in_headers = True
             self._header_bytes = 0
-            self._arm_header_deadline()
+            self._deadlines.watch(self, self.loop)
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        self._disarm_header_deadline()
+        self._deadlines.started.pop(self, None)
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, f"Malformed HTTP request: {msg}")
 
-    def _arm_header_deadline(self) -> None:
-        self._disarm_header_deadline()
-        self._header_deadline = self.loop.call_later(self._header_timeout, self._headers_too_slow)
-
-    def _disarm_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
-
-    def _headers_too_slow(self) -> None:
-        self._header_deadline = None
+    def headers_too_slow(self) -> None:
+        self._deadlines.started.pop(self, None)
         if self._in_headers and not self.transport.is_closing():
-            timeout = f"{self._header_timeout:g}"
+            timeout = f"{self._deadlines.timeout:g}"
             self._refuse(408, f"The request headers did not arrive within {timeout} s")
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer the JSON failure envelope with ``status`` and close the connection."""
         self._in_headers = False
-        self._disarm_header_deadline()
+        self._deadlines.started.pop(self, None)
         if self.transport.is_closing():
             return
         _code_status, body = envelope.encode_failure(MalformedRequest(message), elapsed=0.0)
