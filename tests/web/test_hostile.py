@@ -89,6 +89,7 @@ TICKET = {"app": "demo-origin", "video": "cam1", "pass": "s3cret-1234"}
         ("sevu.request", {**TICKET, "expire": "²"}, "expire"),
         ("sevu.request", {**TICKET, "expire": "9" * 5000}, "expire"),
         ("usage.summary", {"starttime": "9999-12-31"}, "starttime"),
+        ("usage.summary", {"starttime": "9999-12"}, "starttime"),  # found by bench/hostile.py
         ("video.servers", {"app": "demo-origin", "starttime": "9999-12-31"}, "starttime"),
         ("video.getapps", {"timestamp": "--5"}, "timestamp"),
         ("video.getapps", {"timestamp": "²"}, "timestamp"),
@@ -109,6 +110,14 @@ def test_what_the_adversary_found_gets_a_json_failure(
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["status"] == "failure" and answer.get("param") == param, answer
+
+
+def test_the_last_month_a_report_covers(
+    http: TestClient, tenant: Tenant, clock: FrozenClock
+) -> None:
+    body = _signed(tenant, clock, "usage.summary", starttime="9999-11")
+    response = http.post("/stable/", content=body, headers={"content-type": URLENCODED})
+    assert response.json()["status"] == "success"
 
 
 @pytest.mark.parametrize("depth", [990, 1023])
