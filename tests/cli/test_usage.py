@@ -93,6 +93,24 @@ def test_ingest_bad_input(cdnpanel: Run, tmp_path: Path) -> None:
     assert code == 1 and "give --format" in err
 
 
+def test_ingest_refuses_a_log_it_cannot_tell_apart(cdnpanel: Run, tmp_path: Path) -> None:
+    cdnpanel("server", "add", "HML", "--role", "edge")
+    data, _ = combined_log(2000)
+    (tmp_path / "access.log").write_bytes(data)
+    assert cdnpanel("ingest", "--server", "HML", str(tmp_path / "access.log"))[0] == 0
+    copy = tmp_path / "copy.log"  # its first 200 lines: shorter than the 64 KiB that tell
+    copy.write_bytes(b"".join(data.splitlines(keepends=True)[:200]))
+    code, out, err = cdnpanel("ingest", "--server", "HML", str(copy))
+    assert code == 1 and out == ""
+    assert (
+        f"copy.log: refused: its first line is that of a log already ingested to byte {len(data):,}"
+        in err
+    )
+    code, out, _ = cdnpanel("ingest", "--server", "HML", str(copy), "--json")
+    [log] = json.loads(out)["logs"]
+    assert code == 1 and log["status"] == "refused" and "told apart" in log["notes"][0]
+
+
 def test_meters(cdnpanel: Run) -> None:
     code, out, _ = cdnpanel("meter", "types")
     assert code == 0 and "origin-disk-bytes" in out and "gauge" in out

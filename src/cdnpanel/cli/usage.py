@@ -141,7 +141,7 @@ def ingest(
                 if stopping():
                     break
                 report = _ingest_one(job, path, log_format, console, show_progress)
-                failed |= report.status == "unreadable" or report.damaged
+                failed |= report.status in ("unreadable", "refused") or report.damaged
                 if follow and report.status == "up to date":
                     continue
                 if as_json and follow:
@@ -225,11 +225,11 @@ def _print_report(report: IngestReport, console: Console | None) -> None:
     if console is not None:
         console.print(line, highlight=False, markup=False)
     else:
-        click.echo(line, err=report.status == "unreadable")
+        click.echo(line, err=report.status in ("unreadable", "refused"))
 
 
 def _summary(r: IngestReport) -> str:
-    if r.status in ("unreadable", "waiting for its first line"):
+    if r.status in ("unreadable", "refused", "waiting for its first line"):
         detail = f": {'; '.join(r.notes)}" if r.notes else ""
         return f"{r.path}: {r.status}{detail}"
     text = (

@@ -37,11 +37,12 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(db: Database) -> None:
-    """Create or upgrade the schema; concurrent callers wait for each other."""
-    if current_revision(db) == head_revision():
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Create or upgrade the schema (to ``revision``: the newest unless told); concurrent
+    callers wait for each other."""
+    if current_revision(db) == (head_revision() if revision == "head" else revision):
         return
     with db.write() as conn:
         if db.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        command.upgrade(_config(conn), "head")
+        command.upgrade(_config(conn), revision)

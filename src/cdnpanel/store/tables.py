@@ -286,21 +286,29 @@ servers = Table(
 # The ledger of ingested logs: a log is known by its server and its first line (the same content
 # under another name, or gzipped, is the same log; a copytruncate rotation starts a new one), and
 # ingested up to ``bytes_done`` (of its uncompressed content, always at a line's end). It moves
-# forward in the same transaction as the rollups it fed.
+# forward in the same transaction as the rollups it fed. ``checkpoint_hash`` is the SHA-256 of
+# the (up to 4 KiB) bytes before ``bytes_done`` and ``head_hash`` that of the first (up to
+# 64 KiB) bytes: a log resumes only if its own bytes there are the same, and a different log
+# with the same first line is another ``generation``.
 ingested_files = Table(
     "ingested_files",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("server_id", Integer, ForeignKey("servers.id"), nullable=False),
     Column("first_line_hash", LargeBinary(32), nullable=False),
+    Column("generation", Integer, nullable=False, server_default="0"),
     Column("bytes_done", BigInteger, nullable=False),
+    Column("checkpoint_hash", LargeBinary(32)),  # NULL: ingested before checkpoints (0007)
+    Column("head_hash", LargeBinary(32)),
     Column("lines_done", BigInteger, nullable=False),
     Column("lines_skipped", BigInteger, nullable=False),
     Column("format", String(16), nullable=False),
     Column("last_path", String(1000), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
-    UniqueConstraint("server_id", "first_line_hash", name="uq_ingested_files_identity"),
+    UniqueConstraint(
+        "server_id", "first_line_hash", "generation", name="uq_ingested_files_identity"
+    ),
 )
 
 # Bytes and requests per day, server and application (video.servers).

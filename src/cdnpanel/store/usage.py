@@ -32,7 +32,16 @@ from cdnpanel.store.tables import (
     usage_unattributed,
 )
 
-__all__ = ["ROLES", "AppDay", "LedgerEntry", "Segment", "Server", "UsageStore"]
+__all__ = [
+    "ROLES",
+    "AppDay",
+    "Checkpoint",
+    "LedgerEntry",
+    "LogPosition",
+    "Segment",
+    "Server",
+    "UsageStore",
+]
 
 ROLES = ("edge", "cdn", "origin", "videocdn")
 
@@ -46,11 +55,33 @@ class Server:
 
 
 @dataclass(frozen=True, slots=True)
+class LogPosition:
+    """Where a commit starts: a log (server, first line, generation) and how far it is done."""
+
+    first_line_hash: bytes
+    generation: int
+    bytes_done: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a commit moves a log's ledger to, and the hashes that tell the log there."""
+
+    bytes_done: int
+    checkpoint_hash: bytes  # of the (up to 4 KiB) bytes before bytes_done
+    head_hash: bytes  # of the first min(64 KiB, bytes_done) bytes
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     id: int
+    generation: int
     bytes_done: int
+    checkpoint_hash: bytes | None  # of the bytes before bytes_done; None: from before 0007
+    head_hash: bytes | None  # of the first min(64 KiB, bytes_done) bytes; None: likewise
     lines_done: int
     lines_skipped: int
+    last_path: str
 
 
 class AppDay(NamedTuple):
@@ -124,45 +155,48 @@ class UsageStore:
 
     # -- the ledger and committing segments ---------------------------------------------------
 
-    def ledger(self, *, server_id: int, first_line_hash: bytes) -> LedgerEntry | None:
+    def ledgers(self, *, server_id: int, first_line_hash: bytes) -> list[LedgerEntry]:
+        """The logs of a server with this first line (usually one), the least ingested first."""
         with self._db.read() as conn:
-            row = conn.execute(
-                select(ingested_files).where(
+            rows = conn.execute(
+                select(ingested_files)
+                .where(
                     ingested_files.c.server_id == server_id,
                     ingested_files.c.first_line_hash == first_line_hash,
                 )
-            ).first()
-        if row is None:
-            return None
-        return LedgerEntry(row.id, row.bytes_done, row.lines_done, row.lines_skipped)
+                .order_by(ingested_files.c.bytes_done, ingested_files.c.generation)
+            ).all()
+        return [
+            LedgerEntry(
+                r.id,
+                r.generation,
+                r.bytes_done,
+                r.checkpoint_hash,
+                r.head_hash,
+                r.lines_done,
+                r.lines_skipped,
+                r.last_path,
+            )
+            for r in rows
+        ]
 
     def commit_segment(
         self,
         *,
         server: Server,
-        first_line_hash: bytes,
-        from_byte: int,
-        to_byte: int,
+        log: LogPosition,
+        to: Checkpoint,
         segment: Segment,
         log_format: str,
         path: str,
         now: int,
     ) -> bool:
-        """Add a segment's usage and move the log's ledger from ``from_byte`` to ``to_byte``,
-        together; False (nothing changed) if the ledger is not at ``from_byte`` any more."""
+        """Add a segment's usage and move the log's ledger from ``log.bytes_done`` to ``to``
+        (creating its row at 0), together; False (nothing changed) if the ledger is
+        not there any more, or another ingester created the row first."""
         try:
             with self._db.write() as conn:
-                if not self._advance(
-                    conn,
-                    server,
-                    first_line_hash,
-                    from_byte,
-                    to_byte,
-                    segment,
-                    log_format,
-                    path,
-                    now,
-                ):
+                if not self._advance(conn, server, log, to, segment, log_format, path, now):
                     raise _LedgerMoved()  # undo nothing written yet, leave the transaction
                 self._add_usage(conn, server, segment)
         except (_LedgerMoved, IntegrityError):
@@ -173,45 +207,43 @@ class UsageStore:
         self,
         conn: Connection,
         server: Server,
-        first_line_hash: bytes,
-        from_byte: int,
-        to_byte: int,
+        log: LogPosition,
+        to: Checkpoint,
         segment: Segment,
         log_format: str,
         path: str,
         now: int,
     ) -> bool:
-        if from_byte == 0:
-            existing = conn.execute(
-                select(ingested_files.c.id).where(
-                    ingested_files.c.server_id == server.id,
-                    ingested_files.c.first_line_hash == first_line_hash,
+        if log.bytes_done == 0:  # a new log: its row, unless another ingester made it first
+            conn.execute(
+                insert(ingested_files).values(
+                    server_id=server.id,
+                    first_line_hash=log.first_line_hash,
+                    generation=log.generation,
+                    bytes_done=to.bytes_done,
+                    checkpoint_hash=to.checkpoint_hash,
+                    head_hash=to.head_hash,
+                    lines_done=segment.lines,
+                    lines_skipped=segment.skipped,
+                    format=log_format,
+                    last_path=path[-1000:],
+                    created_at=now,
+                    updated_at=now,
                 )
-            ).first()
-            if existing is None:
-                conn.execute(
-                    insert(ingested_files).values(
-                        server_id=server.id,
-                        first_line_hash=first_line_hash,
-                        bytes_done=to_byte,
-                        lines_done=segment.lines,
-                        lines_skipped=segment.skipped,
-                        format=log_format,
-                        last_path=path[-1000:],
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                return True
+            )
+            return True
         moved = conn.execute(
             update(ingested_files)
             .where(
                 ingested_files.c.server_id == server.id,
-                ingested_files.c.first_line_hash == first_line_hash,
-                ingested_files.c.bytes_done == from_byte,
+                ingested_files.c.first_line_hash == log.first_line_hash,
+                ingested_files.c.generation == log.generation,
+                ingested_files.c.bytes_done == log.bytes_done,
             )
             .values(
-                bytes_done=to_byte,
+                bytes_done=to.bytes_done,
+                checkpoint_hash=to.checkpoint_hash,
+                head_hash=to.head_hash,
                 lines_done=ingested_files.c.lines_done + segment.lines,
                 lines_skipped=ingested_files.c.lines_skipped + segment.skipped,
                 last_path=path[-1000:],
