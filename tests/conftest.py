@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from cdnpanel.config import Settings
 from cdnpanel.origins.adapter import CallbackEvent
 from cdnpanel.origins.nginx_rtmp import parse_callback
 from cdnpanel.services.accounts import IssuedKey
+from cdnpanel.store.database import Database
+from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.records import Account, Origin
 from cdnpanel.wiring import Services, build_services
 
@@ -63,23 +66,61 @@ def postgres_admin() -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], str]]:
+    """Returns a function giving, per backend, a database migrated once for the whole run: the
+    template test databases are copied from (migrating each afresh took most of their time)."""
+    made: dict[str, str] = {}
+    admin: list[Engine] = []
+
+    def template(backend: str) -> str:
+        if backend not in made:
+            if backend == "sqlite":
+                path = tmp_path_factory.mktemp("template") / "cdnpanel.db"
+                url = f"sqlite:///{path}"
+            else:
+                name = f"cdnpanel_template_{secrets.token_hex(6)}"
+                admin.append(request.getfixturevalue("postgres_admin"))
+                with admin[0].connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+                url = _postgres_url(name)
+            database = Database(url)
+            upgrade(database)
+            database.dispose()  # on SQLite this also folds the WAL into the file
+            made[backend] = str(path) if backend == "sqlite" else name
+        return made[backend]
+
+    yield template
+    if admin:
+        with admin[0].connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{made["postgresql"]}" WITH (FORCE)'))
+
+
 @pytest.fixture
 def database_url_factory(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[str], str]]:
-    """Returns a function giving a fresh, empty database URL for a backend."""
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_template: Callable[[str], str]
+) -> Iterator[Callable[..., str]]:
+    """Returns ``make(backend, migrated=True)``: the URL of a fresh database of its own, a copy
+    of the migrated template, or empty (for the tests of creating and migrating one)."""
     created: list[str] = []
     counter = itertools.count()
 
-    def make(backend: str) -> str:
+    def make(backend: str, *, migrated: bool = True) -> str:
         if backend == "sqlite":
-            return f"sqlite:///{tmp_path}/cdnpanel-{next(counter)}.db"
+            path = tmp_path / f"cdnpanel-{next(counter)}.db"
+            if migrated:
+                shutil.copyfile(migrated_template("sqlite"), path)
+                path.chmod(0o600)
+            return f"sqlite:///{path}"
         admin = request.getfixturevalue("postgres_admin")
         name = f"cdnpanel_test_{secrets.token_hex(6)}"
+        template = f' TEMPLATE "{migrated_template("postgresql")}"' if migrated else ""
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
         created.append(name)
-        return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        return _postgres_url(name)
 
     yield make
     if created:
@@ -88,14 +129,25 @@ def database_url_factory(
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _postgres_url(name: str) -> str:
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def database_url(backend: str, database_url_factory: Callable[[str], str]) -> str:
+def database_url(backend: str, database_url_factory: Callable[..., str]) -> str:
+    """A migrated database of the test's own."""
     return database_url_factory(backend)
+
+
+@pytest.fixture
+def empty_database_url(backend: str, database_url_factory: Callable[..., str]) -> str:
+    """An empty database of the test's own (nothing migrated yet)."""
+    return database_url_factory(backend, migrated=False)
 
 
 @pytest.fixture

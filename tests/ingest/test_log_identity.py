@@ -9,7 +9,6 @@ import hashlib
 import io
 import itertools
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
+from cdnpanel.config import Settings
 from cdnpanel.ingest import job as job_module
 from cdnpanel.ingest import sources as sources_module
 from cdnpanel.store.database import Database
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.tables import ingested_files, servers, usage_daily, usage_unattributed
-from cdnpanel.wiring import Services
+from cdnpanel.wiring import Services, build_services
 from tests.ingest.logs import Totals, combined_log, merged, stored_totals, write
 
 FIRST = (
@@ -134,11 +134,11 @@ def test_gzip_and_standard_input_with_the_same_first_line(
 
 
 def test_ledger_rows_from_before_checkpoints_resume_and_gain_them(
-    database_url: str, services_factory: Callable[..., Services], tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     data, _ = sibling(1000, seed=5)
     half = prefix(data, len(data) // 2)
-    old = Database(database_url)
+    old = Database(empty_database_url)
     upgrade(old, "0006")
     with old.write() as conn:
         server_id = conn.execute(
@@ -158,13 +158,14 @@ def test_ledger_rows_from_before_checkpoints_resume_and_gain_them(
             )
         )
     old.dispose()
-    services = services_factory()  # migrates to the newest revision
+    services = build_services(Settings(database_url=empty_database_url))  # migrates to 0007+
     [row] = services.usage._usage.ledger_rows()
     assert (row["generation"], row["checkpoint_hash"], row["head_hash"]) == (0, None, None)
     report = ingest(services, write(tmp_path / "access.log", data))
     assert report.lines == data.count(b"\n") - half.count(b"\n")  # resumed where it was
     [row] = services.usage._usage.ledger_rows()
     assert row["bytes_done"] == len(data) and row["checkpoint_hash"] and row["head_hash"]
+    services.close()
 
 
 def test_ingesters_racing_on_logs_that_share_a_first_line(
