@@ -37,10 +37,17 @@ class Settings(BaseSettings):
     timestamp_window: int = Field(
         300, ge=30, le=3600, description="Seconds a request timestamp may differ from the clock"
     )
-    replays: Literal["answer-reads", "strict"] = Field(
-        "answer-reads",
-        description="answer-reads: a repeated read is answered afresh, a repeated change is "
-        "refused (0009); strict: every repeat is refused",
+    replays: Literal["answer", "strict"] = Field(
+        "answer",
+        description="answer: a repeated read is answered afresh, a repeated change gets the "
+        "first answer again (carried out once); strict: every repeat is refused (0009)",
+    )
+    replay_wait: float = Field(
+        15.0,
+        gt=0,
+        le=120,
+        description="Seconds a copy of a change waits for the first one's answer (a command "
+        "that drops players on origins takes seconds) before it is told to ask again (0009)",
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted")
     body_timeout: float = Field(
@@ -77,6 +84,11 @@ class Settings(BaseSettings):
     session_flush_interval: float = Field(
         0.5, gt=0, le=10, description="Seconds between writes of HLS viewer sessions"
     )
+
+    @field_validator("replays", mode="before")
+    @classmethod
+    def _earlier_replays_name(cls, value: object) -> object:
+        return "answer" if value == "answer-reads" else value  # its name until issue 14
 
     @field_validator("database_url")
     @classmethod

@@ -114,13 +114,28 @@ class AuthenticationFailed(RequestRejected):
 
 
 class ReplayedRequest(RequestRejected):
-    """The same key and signature were already accepted inside the timestamp window."""
+    """The same key and signature were already accepted inside the timestamp window, and this
+    copy cannot be given the first one's answer (strict replays, or that answer is unknown)."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "Request already processed: a signed request is accepted once. Sign a new "
-            "request (a fresh timestamp gives a fresh signature)."
-        )
+    STRICT = (
+        "Request already processed: a signed request is accepted once. Sign a new "
+        "request (a fresh timestamp gives a fresh signature)."
+    )
+    PENDING = (
+        "An identical request (same key and signature) is still being carried out: ask "
+        "again in a moment for its answer, or sign a new request."
+    )
+    FAILED = (
+        "An identical request (same key and signature) failed in the server and changed "
+        "nothing: send it again to carry it out."
+    )
+    UNREADABLE = (
+        "An identical request (same key and signature) was carried out, but its answer "
+        "cannot be read back for this copy (its text differs). Sign a new request."
+    )
+
+    def __init__(self, message: str = STRICT) -> None:
+        super().__init__(message)
 
 
 class UnknownCommand(RequestRejected):

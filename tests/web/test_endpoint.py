@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from cdnpanel.services.authentication import Caller, Verified
+from cdnpanel.store.nonces import Nonce
 from cdnpanel.store.tables import request_nonces
 from cdnpanel.store.tables import tickets as ticket_rows
 from cdnpanel.web.app import create_app
@@ -107,16 +111,82 @@ def tickets(services: Services) -> int:
         return int(conn.execute(select(func.count()).select_from(ticket_rows)).scalar_one())
 
 
-def test_a_replayed_change_is_refused_and_carried_out_once(
+def raw_post(http: TestClient, wire: str) -> bytes:
+    content_type, body = multipart(wire)
+    response = http.post("/stable/", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def without_handle_time(answer: bytes) -> bytes:
+    return re.sub(rb',"handle_time":"[0-9.]+ seconds"', b"", answer)
+
+
+def test_a_copy_of_a_change_gets_the_first_answer_and_changes_nothing(
     http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock
 ) -> None:
     wire = signed(tenant, clock, "sevu.request", **TICKET)
-    assert post(http, wire)["status"] == "success"
-    again = post(http, wire)
-    assert again["code"] == "0009"
+    first = raw_post(http, wire)
+    assert orjson.loads(first)["status"] == "success"
+    copies = [raw_post(http, wire) for _ in range(3)]
+    assert {without_handle_time(c) for c in copies} == {without_handle_time(first)}
     assert claims(services) == 1 and tickets(services) == 1
     clock.advance(301)
     assert post(http, wire)["code"] == "0002"  # after the window: a timestamp error
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.lists(st.integers(0, 3), min_size=1, max_size=10))
+def test_any_order_of_copies_carries_each_change_out_once(
+    http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock, order: list[int]
+) -> None:
+    clock.advance(1)  # requests of this example sign another second than the last example's
+    wires = [signed(tenant, clock, "sevu.request", nonce=f"n{i}", **TICKET) for i in range(4)]
+    before = tickets(services)
+    answers: dict[int, set[bytes]] = {}
+    for i in order:
+        answers.setdefault(i, set()).add(without_handle_time(raw_post(http, wires[i])))
+    assert all(len(seen) == 1 for seen in answers.values())  # every copy: the first answer
+    keys = {orjson.loads(next(iter(seen)))["ticket"]["key"] for seen in answers.values()}
+    assert len(keys) == len(answers) == tickets(services) - before
+
+
+def test_a_copy_of_a_failed_change_gets_the_same_failure(
+    http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock
+) -> None:
+    wire = signed(tenant, clock, "sevu.revoke", key="no-such-ticket")
+    first = raw_post(http, wire)
+    assert orjson.loads(first)["code"] == "0010"
+    assert without_handle_time(raw_post(http, wire)) == without_handle_time(first)
+
+
+def test_the_kept_answer_is_sealed_the_password_never_in_clear(
+    http: TestClient, services: Services, tenant: Tenant, clock: FrozenClock
+) -> None:
+    post(http, signed(tenant, clock, "sevu.request", **TICKET))
+    with services.db.read() as conn:
+        [kept] = conn.execute(select(request_nonces.c.answer)).scalars().all()
+    assert kept and b"s3cret-1234" not in kept and b"Ticket created" not in kept
+
+
+def test_a_copy_waits_for_the_first_answer_and_hears_of_a_failure_in_the_server(
+    services_factory: Callable[..., Services], clock: FrozenClock
+) -> None:
+    services = services_factory(replay_wait=0.2)
+    account = services.accounts.create_account("waiting")
+    tenant = Tenant(account, services.accounts.create_key(account.cdn_id))
+    http = TestClient(create_app(services), raise_server_exceptions=False)
+    wire = signed(tenant, clock, "sevu.revoke", key="no-such-ticket")
+    members = orjson.loads(wire)
+    nonce = Nonce(tenant.key.key.id, base64.b64decode(members["signature"]), members["timestamp"])
+    # Claimed, its answer never kept: the first copy's server died while carrying it out.
+    services.authenticator.admit([Verified(Caller(0, 0, nonce.key_id), nonce, None)])
+    pending = post(http, wire)
+    assert pending["code"] == "0009" and "still being carried out" in pending["message"]
+    services.authenticator.release(nonce)  # what a failure in the server (5xx) does
+    assert post(http, wire)["code"] == "0010"  # carried out afresh
 
 
 def test_a_replayed_read_is_answered_afresh_and_writes_nothing(
@@ -145,6 +215,10 @@ def test_strict_replays_refuse_reads_too(
     wire = signed(tenant, clock)
     assert post(http, wire)["status"] == "success"
     assert post(http, wire)["code"] == "0009"
+    change = signed(tenant, clock, "sevu.request", app="strict-app", video="*", **{"pass": "pw"})
+    strict.applications.create(account.id, "strict-app")
+    assert post(http, change)["status"] == "success"
+    assert post(http, change)["code"] == "0009"
 
 
 @pytest.mark.parametrize("offset", [-301, 301, -10_000])
@@ -342,7 +416,7 @@ def test_identical_commands_of_one_second_pass_with_distinct_nonces(
     second = post(http, signed(tenant, clock, "sevu.request", nonce="b2", **TICKET))
     assert first["status"] == second["status"] == "success"
     replay = post(http, signed(tenant, clock, "sevu.request", nonce="a1", **TICKET))
-    assert replay["code"] == "0009"  # a true replay
+    assert replay["ticket"] == first["ticket"]  # a true copy: the first answer again
 
 
 async def test_a_body_that_stalls_fails_after_the_body_timeout(

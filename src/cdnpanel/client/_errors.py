@@ -5,7 +5,7 @@ ClientError
 └── APIError                  the server answered ``status: failure``; ``code``, ``message``
     ├── AuthenticationError     0001, 0003: wrong cdn, api_key or secret
     ├── TimestampError          0002: the local clock is off
-    ├── ReplayError             0009: this exact signed request was already processed
+    ├── ReplayError             0009: a copy of a signed request that cannot be answered as one
     ├── UnknownCommandError     0000
     ├── InvalidRequestError     0006, 0007, 0008, 0011, 0012; ``param`` when one is named
     ├── NotFoundError           0010
@@ -68,7 +68,9 @@ class TimestampError(APIError):
 
 
 class ReplayError(APIError):
-    """The server already processed this exact signed request."""
+    """A copy of a signed request the server cannot answer as a copy: the first is still
+    being carried out, or failed in the server (``message`` says; send it again), or the server
+    refuses every repeat (``CDNPANEL_REPLAYS=strict``)."""
 
 
 class UnknownCommandError(APIError):

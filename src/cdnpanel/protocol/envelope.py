@@ -11,7 +11,14 @@ from cdnpanel.errors import CdnpanelError, TimestampOutOfRange
 from cdnpanel.protocol.codes import Code
 from cdnpanel.protocol.errors import code_for
 
-__all__ = ["encode_failure", "encode_success", "failure_members", "format_handle_time"]
+__all__ = [
+    "encode_body",
+    "encode_failure",
+    "encode_success",
+    "failure_members",
+    "format_handle_time",
+    "success_body",
+]
 
 
 def format_handle_time(seconds: float) -> str:
@@ -19,12 +26,22 @@ def format_handle_time(seconds: float) -> str:
     return f"{seconds:.4f} seconds"
 
 
-def encode_success(message: str, members: Mapping[str, Any], *, elapsed: float) -> bytes:
+def success_body(message: str, members: Mapping[str, Any]) -> dict[str, Any]:
+    """A success's members, all but ``handle_time`` (``encode_body`` adds it)."""
     body: dict[str, Any] = dict(members)
     body["message"] = message
     body["status"] = "success"
+    return body
+
+
+def encode_body(body: dict[str, Any], *, elapsed: float) -> bytes:
+    """An answer's bytes: its members, then ``handle_time`` (added to ``body``)."""
     body["handle_time"] = format_handle_time(elapsed)
     return orjson.dumps(body)
+
+
+def encode_success(message: str, members: Mapping[str, Any], *, elapsed: float) -> bytes:
+    return encode_body(success_body(message, members), elapsed=elapsed)
 
 
 MAX_MESSAGE = 1000
@@ -56,5 +73,4 @@ def failure_members(error: BaseException) -> tuple[Code, dict[str, Any]]:
 def encode_failure(error: BaseException, *, elapsed: float) -> tuple[int, bytes]:
     """HTTP status and body for an error."""
     code, members = failure_members(error)
-    members["handle_time"] = format_handle_time(elapsed)
-    return code.http_status, orjson.dumps(members)
+    return code.http_status, encode_body(members, elapsed=elapsed)

@@ -6,12 +6,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from cdnpanel.errors import AuthenticationFailed, ReplayedRequest
+from cdnpanel.errors import AuthenticationFailed
 from cdnpanel.protocol.request import SignedRequest, check_timestamp
 from cdnpanel.protocol.signing import verify
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.keys import KeyStore
-from cdnpanel.store.nonces import SWEEP_ROWS, Nonce, NonceStore
+from cdnpanel.store.nonces import SWEEP_ROWS, Claim, Nonce, NonceStore
 
 __all__ = ["Authenticator", "Caller", "Verified"]
 
@@ -41,8 +41,8 @@ class Authenticator:
     """Checks run cheapest first; nothing is written until the signature has been verified.
 
     ``verify`` reads, ``admit`` writes: the server admits the requests of a moment together,
-    with one commit for all their nonce claims (group commit); ``authenticate`` is both for
-    one request.
+    with one commit for all their nonce claims (group commit). A claim then keeps the sealed
+    answer its request got (``record_answers``), which a copy finds with ``claim_of``.
     """
 
     def __init__(
@@ -60,12 +60,6 @@ class Authenticator:
         self.window = window
         self._last_used_interval = last_used_interval
         self._last_used_written: dict[int, int] = {}
-
-    def authenticate(self, request: SignedRequest) -> Caller:
-        verified = self.verify(request)
-        if not self.admit([verified])[0]:
-            raise ReplayedRequest()
-        return verified.caller
 
     def verify(self, request: SignedRequest) -> Verified:
         """Freshness, key and signature; raises unless all three hold."""
@@ -90,6 +84,21 @@ class Authenticator:
             if ok:
                 self._note_use(verified.caller.key_id, verified.last_used_at, now)
         return admitted
+
+    def record_answers(self, answers: Sequence[tuple[Nonce, bytes]]) -> list[None]:
+        """Keep the sealed answers of admitted requests with their claims, in one transaction
+        (a group commit's batch: one result per item)."""
+        self._nonces.record_answers(answers)
+        return [None] * len(answers)
+
+    def claim_of(self, nonce: Nonce) -> Claim | None:
+        """A claim as it stands: its sealed answer once known; None if there is none."""
+        return self._nonces.claim_of(nonce)
+
+    def release(self, nonce: Nonce) -> None:
+        """Forget the claim of a request that failed in the server (it changed nothing), so
+        that a copy is carried out afresh."""
+        self._nonces.release(nonce)
 
     def read_use_due(self, verified: Verified) -> bool:
         """Whether a read of this key (which needs no claim: it is answered afresh however

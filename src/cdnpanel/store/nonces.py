@@ -1,18 +1,19 @@
-"""Replay protection: each (key, signature) is claimed once while its timestamp is valid."""
+"""Replay protection: each (key, signature) is claimed once while its timestamp is valid, and
+the claim keeps the (sealed) answer its request got, for copies of a change."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import bindparam, delete, select, tuple_, update
 
 from cdnpanel.store._dialect import insert_or_ignore
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import request_nonces
 
-__all__ = ["SWEEP_ROWS", "Nonce", "NonceStore"]
+__all__ = ["SWEEP_ROWS", "Claim", "Nonce", "NonceStore"]
 
 SWEEP_ROWS = 256
 
@@ -21,6 +22,27 @@ class Nonce(NamedTuple):
     key_id: int
     signature: bytes
     signed_at: int  # the request's own timestamp, so every copy of a request has the same
+
+
+class Claim(NamedTuple):
+    """A claim as a copy finds it: its answer, None while its request is being carried out."""
+
+    answer: bytes | None
+
+
+_WHERE_NONCE = (
+    (request_nonces.c.signed_at == bindparam("w_signed_at"))
+    & (request_nonces.c.key_id == bindparam("w_key_id"))
+    & (request_nonces.c.signature == bindparam("w_signature"))
+)
+
+
+def _where(nonce: Nonce) -> dict[str, Any]:
+    return {
+        "w_signed_at": nonce.signed_at,
+        "w_key_id": nonce.key_id,
+        "w_signature": nonce.signature,
+    }
 
 
 class _SomeClaimedBefore(Exception):
@@ -34,10 +56,15 @@ class NonceStore:
         # trip). SQLite: the driver's executemany, then, only if some claim was made before,
         # one INSERT per claim whose rowcount says fresh or not (in-process, no round trips: a
         # third of the multi-row INSERT's cost).
-        self._claim_returning = insert_or_ignore(db, request_nonces).returning(
+        claim = insert_or_ignore(db, request_nonces).values(  # a claim has no answer yet
+            signed_at=bindparam("signed_at"),
+            key_id=bindparam("key_id"),
+            signature=bindparam("signature"),
+        )
+        self._claim_returning = claim.returning(
             request_nonces.c.key_id, request_nonces.c.signature, request_nonces.c.signed_at
         )
-        self._claim_one = Prepared(insert_or_ignore(db, request_nonces))
+        self._claim_one = Prepared(claim)
 
     def claim(self, *, key_id: int, signature: bytes, signed_at: int) -> bool:
         """True for the first claim of this signature; False for a replay, on any node."""
@@ -81,6 +108,28 @@ class NonceStore:
         with self._db.write(keeps_cached_reads=True) as conn:
             counts = self._claim_one.rowcounts(conn, rows)
         return {n for n, count in zip(fresh, counts, strict=True) if count == 1}
+
+    def record_answers(self, answers: Sequence[tuple[Nonce, bytes]]) -> None:
+        """Keep each claim's answer (sealed), all in one transaction."""
+        with self._db.write(keeps_cached_reads=True) as conn:
+            conn.execute(
+                update(request_nonces).where(_WHERE_NONCE).values(answer=bindparam("answer")),
+                [_where(nonce) | {"answer": answer} for nonce, answer in answers],
+            )
+
+    def release(self, nonce: Nonce) -> None:
+        """Forget a claim whose request changed nothing (it failed in the server), so that a
+        copy is carried out afresh."""
+        with self._db.write(keeps_cached_reads=True) as conn:
+            conn.execute(delete(request_nonces).where(_WHERE_NONCE), _where(nonce))
+
+    def claim_of(self, nonce: Nonce) -> Claim | None:
+        """The claim as it stands now (never a cached read); None when there is none."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(request_nonces.c.answer).where(_WHERE_NONCE), _where(nonce)
+            ).first()
+        return None if row is None else Claim(None if row.answer is None else bytes(row.answer))
 
     def sweep(self, *, before: int, rows: int = SWEEP_ROWS) -> int:
         """Delete up to ``rows`` claims of requests signed before ``before`` (they can no longer

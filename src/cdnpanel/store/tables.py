@@ -197,6 +197,9 @@ request_nonces = Table(
     Column("signed_at", BigInteger, primary_key=True, autoincrement=False),
     Column("key_id", Integer, primary_key=True, autoincrement=False),
     Column("signature", LargeBinary(32), primary_key=True),
+    # The answer the request got (a change's: a copy gets it again), sealed with a key derived
+    # from the request's own text; NULL until it is known.
+    Column("answer", LargeBinary),
     sqlite_with_rowid=False,
 )
 

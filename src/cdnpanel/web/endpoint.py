@@ -2,10 +2,13 @@
 
 body -> form.read_json_text -> request.parse_request
      -> Authenticator.verify -> Registry.get(command) [-> .run, for a pure command]
-     -> GroupCommit.submit (nonce claims, one commit per batch; none for a read)
+     -> a read: envelope.encode_success (nothing written)
+     -> GroupCommit.submit (nonce claims, one commit per batch)
+        a copy of an admitted change: its first answer, once known (services/replays.py)
      [-> .run, for any other command]
      -> GroupCommit.submit (the command's own write, if any, one commit per batch)
-     -> envelope.encode_success / encode_failure
+     -> GroupCommit.submit (the sealed answer, kept with the claim for copies)
+     -> envelope.encode_body
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from cdnpanel.errors import (
 from cdnpanel.protocol import envelope, form
 from cdnpanel.protocol.request import SignedRequest, parse_request
 from cdnpanel.services.authentication import Verified
+from cdnpanel.services.replays import FirstAnswer, seal, unseal
 from cdnpanel.store.database import PendingWrite
+from cdnpanel.store.nonces import Nonce
 from cdnpanel.web.admission import GroupCommit
 from cdnpanel.wiring import Services
 
@@ -72,8 +77,10 @@ class CommandEndpoint:
         self._run_blocking = run_blocking
         self._max_body = services.settings.max_body_bytes
         # A read (a pure command's answer with nothing to write) is answered afresh however
-        # often the same signed request comes: deterministic clients poll (docs/protocol.md).
-        self._answer_reads = services.settings.replays == "answer-reads"
+        # often the same signed request comes: deterministic clients poll; a copy of a change
+        # gets the first answer (docs/protocol.md). Strict: every copy is refused.
+        self._strict = services.settings.replays == "strict"
+        self._replay_wait = services.settings.replay_wait
         self._body_deadlines = _BodyDeadlines(services.settings.body_timeout)
         self._admission: GroupCommit[Verified, bool] = GroupCommit(
             services.authenticator.admit, run_blocking
@@ -81,6 +88,10 @@ class CommandEndpoint:
         # Commands' own writes (a new ticket), many requests' in one transaction.
         self._writes: GroupCommit[PendingWrite, Exception | None] = GroupCommit(
             services.db.write_many, run_blocking
+        )
+        # Changes' answers, kept with their claims for copies, many in one transaction.
+        self._answers: GroupCommit[tuple[Nonce, bytes], None] = GroupCommit(
+            services.authenticator.record_answers, run_blocking
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,7 +114,7 @@ class CommandEndpoint:
             else:
                 content_type, declared = _content_headers(scope["headers"])
                 body = await self._read_body(receive, declared)
-                payload = await self.handle(content_type, body, started)
+                status, payload = await self.handle(content_type, body, started)
         except _ClientGone:
             return  # nobody to answer
         except Exception as exc:  # every failure becomes an envelope, never a traceback
@@ -117,30 +128,87 @@ class CommandEndpoint:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    async def handle(self, content_type: str | None, body: bytes, started: float) -> bytes:
-        """Verify, admit, dispatch and encode one request; raises for the caller to encode."""
+    async def handle(
+        self, content_type: str | None, body: bytes, started: float
+    ) -> tuple[int, bytes]:
+        """Verify, admit, dispatch and encode one request: its HTTP status and bytes. Raises
+        what is refused before anything is carried out, for the caller to encode."""
         request = parse_request(form.read_json_text(content_type, body))
         if self._run_blocking is run_inline:  # SQLite: no coroutine for work done in place
             verified, command, answer = self._verify(request)
         else:
             verified, command, answer = await self._run_blocking(lambda: self._verify(request))
-        if answer is not None and answer.write is None and self._answer_reads:
+        if answer is not None and answer.write is None and not self._strict:  # a read
             authenticator = self._services.authenticator
             if authenticator.read_use_due(verified):  # once a minute per key and process
                 await self._run_blocking(lambda: authenticator.note_read(verified))
-        elif not await self._admission.submit(verified):
-            raise ReplayedRequest()
-        if answer is None:  # a command that changes something: only once admitted
-            context = CommandContext(verified.caller, self._services)
-            run = run_in_thread if command.blocking_io else self._run_blocking
-            answer = await run(lambda: command.run(context, request.params))
-        if answer.write is not None:
-            failed = await self._writes.submit(answer.write)
-            if failed is not None:
-                raise failed
-        return envelope.encode_success(
-            answer.message, answer.members, elapsed=time.perf_counter() - started
-        )
+            body_members = envelope.success_body(answer.message, answer.members)
+            return 200, envelope.encode_body(body_members, elapsed=time.perf_counter() - started)
+        if not await self._admission.submit(verified):
+            if self._strict:
+                raise ReplayedRequest()
+            first = await self._first_answer(request, verified)
+        else:
+            first = await self._carry_out(request, verified, command, answer)
+            if not self._strict:
+                await self._keep(request, verified, first)
+        return first.status, envelope.encode_body(first.body, elapsed=time.perf_counter() - started)
+
+    async def _carry_out(
+        self,
+        request: SignedRequest,
+        verified: Verified,
+        command: Command[Any],
+        answer: Answer | None,
+    ) -> FirstAnswer:
+        """An admitted request's answer, success or failure: what its copies will get."""
+        try:
+            if answer is None:  # a command that changes something: only once admitted
+                context = CommandContext(verified.caller, self._services)
+                run = run_in_thread if command.blocking_io else self._run_blocking
+                answer = await run(lambda: command.run(context, request.params))
+            if answer.write is not None:
+                failed = await self._writes.submit(answer.write)
+                if failed is not None:
+                    raise failed
+        except Exception as exc:
+            if not isinstance(exc, CdnpanelError):
+                log.error("unexpected error handling a command", exc_info=exc)
+            code, members = envelope.failure_members(exc)
+            return FirstAnswer(code.http_status, members)
+        return FirstAnswer(200, envelope.success_body(answer.message, answer.members))
+
+    async def _keep(self, request: SignedRequest, verified: Verified, first: FirstAnswer) -> None:
+        """Keep a change's answer for its copies; a failure in the server (5xx) changed
+        nothing, so its claim goes instead and a copy is carried out afresh."""
+        try:
+            if first.status >= 500:
+                authenticator = self._services.authenticator
+                await self._run_blocking(lambda: authenticator.release(verified.nonce))
+            else:
+                await self._answers.submit((verified.nonce, seal(request.text, first)))
+        except CdnpanelError as exc:  # the store is unavailable: a copy will hear it pending
+            log.warning("could not keep a request's answer for its copies: %s", exc.message)
+
+    async def _first_answer(self, request: SignedRequest, verified: Verified) -> FirstAnswer:
+        """A copy of an admitted request: the first one's answer, once it is known."""
+        authenticator = self._services.authenticator
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._replay_wait
+        pause = 0.005
+        while True:
+            claim = await self._run_blocking(lambda: authenticator.claim_of(verified.nonce))
+            if claim is None:  # released: the first failed in the server
+                raise ReplayedRequest(ReplayedRequest.FAILED)
+            if claim.answer is not None:
+                first = unseal(request.text, claim.answer)
+                if first is None:
+                    raise ReplayedRequest(ReplayedRequest.UNREADABLE)
+                return first
+            if loop.time() >= deadline:
+                raise ReplayedRequest(ReplayedRequest.PENDING)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _verify(self, request: SignedRequest) -> tuple[Verified, Command[Any], Answer | None]:
         """Key and signature, the command, and a pure command's answer, from the same reads."""
