@@ -35,7 +35,7 @@ from _harness import (
     wrk,
 )
 
-from cdnpanel.web.endpoint import CommandEndpoint, run_inline
+from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.wiring import build_registry
 
 
@@ -55,7 +55,7 @@ def in_process_us(services, bodies: list[str], concurrency: int = 1) -> float:  
     ``concurrency`` requests are in flight at once, as under wrk's connections, so their
     replay claims share commits (group commit) as they do in the server.
     """
-    endpoint = CommandEndpoint(services, build_registry(), run_blocking=run_inline)
+    endpoint = CommandEndpoint(services, build_registry())
     content_type = "application/x-www-form-urlencoded"
     encoded = [b.encode() for b in bodies]
 

@@ -19,6 +19,7 @@ from cdnpanel.services.applications import ApplicationService
 from cdnpanel.services.authentication import Authenticator
 from cdnpanel.services.origins import OriginService
 from cdnpanel.services.reconcile import Reconciler
+from cdnpanel.services.replays import Replays
 from cdnpanel.services.streams import StreamRegistry
 from cdnpanel.services.tickets import TicketService
 from cdnpanel.services.usage import UsageService
@@ -45,6 +46,7 @@ class Services:
     accounts: AccountService
     applications: ApplicationService
     authenticator: Authenticator
+    replays: Replays
     origins: OriginService
     streams: StreamRegistry
     tickets: TicketService
@@ -89,27 +91,34 @@ def build_services(
     origins = OriginStore(db)
     streams = StreamStore(db)
     viewers = ViewerStore(db)
-    tickets = TicketService(TicketStore(db, viewers), applications, clock=clock)
+    tickets = TicketService(TicketStore(db, viewers), applications, run=db.run, clock=clock)
     # Origins answer on loopback or a private network: never through an environment proxy.
     origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)
     adapters = adapters if adapters is not None else build_adapters(origin_http)
+    authenticator = Authenticator(
+        keys,
+        NonceStore(db),
+        clock=clock,
+        window=settings.timestamp_window,
+        last_used_interval=settings.key_last_used_interval,
+    )
     return Services(
         settings=settings,
         db=db,
         accounts=AccountService(AccountStore(db), keys, clock=clock, tokens=tokens),
         applications=ApplicationService(applications, clock=clock),
-        authenticator=Authenticator(
-            keys,
-            NonceStore(db),
-            clock=clock,
-            window=settings.timestamp_window,
-            last_used_interval=settings.key_last_used_interval,
+        authenticator=authenticator,
+        replays=Replays(
+            authenticator,
+            run=db.run,
+            strict=settings.replays == "strict",
+            wait=settings.replay_wait,
         ),
         origins=OriginService(origins, applications, clock=clock, tokens=tokens),
         streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
         tickets=tickets,
         usage=UsageService(UsageStore(db), applications, clock=clock),
-        viewers=ViewerService(viewers, applications, tickets, streams, clock=clock),
+        viewers=ViewerService(viewers, applications, tickets, streams, run=db.run, clock=clock),
         reconciler=Reconciler(
             origins,
             applications,

@@ -125,45 +125,52 @@ def test_the_shipped_registry_has_video_getapps() -> None:
     assert "video.getapps" in build_registry().names()
 
 
-def test_a_command_that_waits_on_the_network_cannot_be_pure() -> None:
-    with pytest.raises(ValueError, match="not pure"):
-        command("test.remote", params=Params, summary="t", blocking_io=True, pure=True)(
+def test_a_read_runs_in_place_without_waiting() -> None:
+    async def awaits(_context: object, _params: object) -> Answer:
+        return Answer("ok")
+
+    with pytest.raises(ValueError, match="without waiting"):
+        command("test.remote", params=Params, summary="t", blocking_io=True, reads=True)(
             lambda _context, _params: Answer("ok")
         )
+    with pytest.raises(ValueError, match="without waiting"):
+        command("test.awaits", params=Params, summary="t", reads=True)(awaits)
 
 
-PURE_CALLS: dict[str, dict[str, Any]] = {
+READ_CALLS: dict[str, dict[str, Any]] = {
     "video.getapps": {},
     "video.servers": {"app": "demo-origin"},
     "usage.summary": {},
     "vsn.viewercount": {"app": "demo-origin", "url": "cam1"},
     "stream.active": {},
-    "sevu.request": {"app": "demo-origin", "video": "cam1", "pass": "pw-1234"},
     "sevu.status": {"key": "<ticket>"},
     "sevu.errorcount": {},
 }
 
 
-def test_pure_commands_never_write(
+async def test_reads_never_write(
     services: Services, tenant_factory: Callable[..., Tenant], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A pure command runs before its request's replay claim commits: were it to write, a
-    # replayed request would change something before being refused.
+    # A read is answered afresh for every copy of its request, without a replay claim: were it
+    # to write, a copy would change something again.
     registry = build_registry()
-    assert sorted(c.name for c in registry if c.pure) == sorted(PURE_CALLS)
+    assert sorted(c.name for c in registry if c.reads) == sorted(READ_CALLS)
     tenant = tenant_factory("demo-origin")
-    ticket = services.tickets.request(
-        tenant.account.id, app="demo-origin", video="cam1", password="pw-1234"
+    ticket = (
+        await services.tickets.issue(
+            tenant.account.id, app="demo-origin", video="cam1", password="pw-1234"
+        )
     ).ticket
     caller = services.authenticator.verify(parse_request(signed_wire(tenant))).caller
 
-    def no_writes() -> Any:
-        raise AssertionError("a pure command opened a write transaction")
+    def no_writes(*_args: object, **_kwargs: object) -> Any:
+        raise AssertionError("a read wrote to the store")
 
     monkeypatch.setattr(services.db, "write", no_writes)
-    for name, params in PURE_CALLS.items():
+    monkeypatch.setattr(services.db, "submit", no_writes)
+    for name, params in READ_CALLS.items():
         params = {k: ticket.key if v == "<ticket>" else v for k, v in params.items()}
-        answer = registry.get(name).run(CommandContext(caller, services), params)
+        answer = registry.get(name).read(CommandContext(caller, services), params)
         assert answer.message, name
 
 

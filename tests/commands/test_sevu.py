@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cdnpanel.services.viewers import PendingAdmission
 from cdnpanel.store.tables import ticket_attempts, tickets
 from tests.commands.conftest import CallCommand
 from tests.conftest import OriginWorld, Tenant
@@ -144,7 +143,7 @@ def test_status_and_revoke(origin_world: OriginWorld, call: CallCommand) -> None
     assert call("sevu.status", key=unlimited)["uses_remaining"] is None
 
 
-def test_one_account_cannot_see_revoke_count_or_use_anothers_tickets(
+async def test_one_account_cannot_see_revoke_count_or_use_anothers_tickets(
     origin_world: OriginWorld, call: CallCommand, call_as: Callable[[Tenant], CallCommand]
 ) -> None:
     world = origin_world
@@ -158,7 +157,7 @@ def test_one_account_cannot_see_revoke_count_or_use_anothers_tickets(
     (app,) = world.services.applications.list_for_account(world.tenant.account.id)
     world.services.applications.protect(app, "sevu")
     world.clock.advance(10)
-    world.services.viewers.check_hls(
+    await world.services.viewers.check_hls(
         world.origin, uri="/demo-origin/live/x/index.m3u8", address="1.2.3.4", user_agent="u"
     )
     world.services.viewers.flush()
@@ -167,7 +166,7 @@ def test_one_account_cannot_see_revoke_count_or_use_anothers_tickets(
     # Nor use my ticket on their application (tests/services/test_usher.py goes further).
 
 
-def test_errorcount(origin_world: OriginWorld, call: CallCommand) -> None:
+async def test_errorcount(origin_world: OriginWorld, call: CallCommand) -> None:
     world = origin_world
     (app,) = world.services.applications.list_for_account(world.tenant.account.id)
     world.services.applications.protect(app, "sevu")
@@ -178,9 +177,7 @@ def test_errorcount(origin_world: OriginWorld, call: CallCommand) -> None:
         [("198.51.100.1", "s3cret-pass"), ("203.0.113.1", "s3cret-pass"), ("198.51.100.2", "no")]
     ):
         uri = f"/demo-origin/live/mystream/index.m3u8?key={key}&pass={password}"
-        outcome = viewers.check_hls(world.origin, uri=uri, address=address, user_agent=str(n))
-        if isinstance(outcome, PendingAdmission):  # a new session: admit it as the hook does
-            viewers.hls_verdict(outcome, world.services.tickets.admit([outcome.request])[0])
+        await viewers.check_hls(world.origin, uri=uri, address=address, user_agent=str(n))
     viewers.flush()
     with world.services.db.read() as conn:
         logged = conn.execute(select(func.count()).select_from(ticket_attempts)).scalar_one()
@@ -212,7 +209,7 @@ def test_errorcount(origin_world: OriginWorld, call: CallCommand) -> None:
     assert call("sevu.errorcount", limit=-1)["code"] == "0008"
 
 
-def test_a_taken_ticket_key_fails_that_request_alone(
+async def test_a_taken_ticket_key_fails_that_request_alone(
     origin_world: OriginWorld, call: CallCommand, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keys are ~83 random bits; should two ever meet, the second request fails (nothing
@@ -227,7 +224,7 @@ def test_a_taken_ticket_key_fails_that_request_alone(
     assert stored_tickets(origin_world) == 1
     keys = iter(["mystream.same.1", "mystream.other.2"])
     monkeypatch.setattr(tickets_module, "new_ticket_key", lambda _videos: next(keys))
-    issued = origin_world.services.tickets.request(
+    issued = await origin_world.services.tickets.issue(
         origin_world.tenant.account.id, app="demo-origin", video="mystream", password="pw-123456"
     )
     assert issued.ticket.key == "mystream.other.2" and issued.ticket.id > 0

@@ -16,15 +16,17 @@ def call(call_as: Callable[[Tenant], CallCommand], origin_world: OriginWorld) ->
 
 
 @pytest.fixture
-def live(origin_world: OriginWorld) -> OriginWorld:
+async def live(origin_world: OriginWorld) -> OriginWorld:
     """cam1 live with two RTMP players and one HLS viewer; cam2 with one HLS viewer."""
     world = origin_world
     world.adapter.publish("demo-origin", "live", "cam1", "1")
     world.services.streams.publish_started(world.origin, world.event("publish", "cam1", "1"))
     for client_id in ("5", "6"):
-        world.services.viewers.play_started(world.origin, world.event("play", "cam1", client_id))
+        await world.services.viewers.play_started(
+            world.origin, world.event("play", "cam1", client_id)
+        )
     for stream in ("cam1", "cam2"):
-        world.services.viewers.check_hls(
+        await world.services.viewers.check_hls(
             world.origin, uri=f"/demo-origin/live/{stream}/index.m3u8", address="a", user_agent="u"
         )
     world.services.viewers.flush()

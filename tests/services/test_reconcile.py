@@ -61,11 +61,11 @@ def test_publishers_the_registry_missed_are_adopted_and_wrong_ends_reopened(
     assert live_names(world) == [(adopted_id, "cam1")]  # the same stream, the same id
 
 
-def test_players_are_reconciled(origin_world: OriginWorld) -> None:
+async def test_players_are_reconciled(origin_world: OriginWorld) -> None:
     world = origin_world
     viewers = world.services.viewers
     for client_id in ("11", "12"):
-        viewers.play_started(world.origin, world.event("play", "cam1", client_id))
+        await viewers.play_started(world.origin, world.event("play", "cam1", client_id))
     world.adapter.play("demo-origin", "live", "cam1", "12")  # 11 left without a play_done
     world.adapter.play("demo-origin", "live", "cam1", "13")  # 13's on_play was lost
     world.clock.advance(10)
@@ -78,13 +78,13 @@ def test_players_are_reconciled(origin_world: OriginWorld) -> None:
     }
 
 
-def test_an_origin_that_stays_unreachable_loses_its_streams_and_players(
+async def test_an_origin_that_stays_unreachable_loses_its_streams_and_players(
     origin_world: OriginWorld,
 ) -> None:
     world = origin_world
     world.adapter.publish("demo-origin", "live", "cam1", "1")
     world.services.streams.publish_started(world.origin, world.event("publish", "cam1", "1"))
-    world.services.viewers.play_started(world.origin, world.event("play", "cam1", "2"))
+    await world.services.viewers.play_started(world.origin, world.event("play", "cam1", "2"))
     world.adapter.down = True
     reconciler = world.services.reconciler
     (report,) = reconciler.run_once()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -56,15 +57,15 @@ def demo_app(world: OriginWorld) -> Application:
     return app
 
 
-def test_rtmp_players_count_until_play_done(origin_world: OriginWorld) -> None:
+async def test_rtmp_players_count_until_play_done(origin_world: OriginWorld) -> None:
     world, viewers = origin_world, origin_world.services.viewers
-    viewers.play_started(world.origin, world.event("play", "cam1", "5"))
-    viewers.play_started(world.origin, world.event("play", "cam1", "6"))
+    await viewers.play_started(world.origin, world.event("play", "cam1", "5"))
+    await viewers.play_started(world.origin, world.event("play", "cam1", "6"))
     assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 2}
     viewers.play_ended(world.origin, world.event("play_done", "cam1", "5"))
     assert viewers.count(demo_app(world), None) == {"": 1}
     with pytest.raises(PermissionDenied):
-        viewers.play_started(world.origin, world.event("play", "x", "7", app="stray"))
+        await viewers.play_started(world.origin, world.event("play", "x", "7", app="stray"))
 
 
 class RecordingStore(ViewerStore):
@@ -80,7 +81,7 @@ class RecordingStore(ViewerStore):
         return super().touch_hls(touches)
 
 
-def test_hls_checks_write_once_per_session_per_third_of_the_window(
+async def test_hls_checks_write_once_per_session_per_third_of_the_window(
     origin_world: OriginWorld,
 ) -> None:
     world = origin_world
@@ -92,6 +93,7 @@ def test_hls_checks_write_once_per_session_per_third_of_the_window(
         applications,
         world.services.tickets,
         StreamStore(world.services.db),
+        run=world.services.db.run,
         clock=world.clock,
     )
     window = viewers.hls_window(world.origin, StreamKey(demo_app(world).id, "live", "cam1"))
@@ -99,7 +101,9 @@ def test_hls_checks_write_once_per_session_per_third_of_the_window(
     for second in range(12):  # two players, a playlist and a segment each per second
         for player in ("p1", "p2"):
             for uri in ("/demo-origin/live/cam1/index.m3u8", f"/demo-origin/live/cam1/{second}.ts"):
-                decision = viewers.check_hls(world.origin, uri=uri, address="x", user_agent=player)
+                decision = await viewers.check_hls(
+                    world.origin, uri=uri, address="x", user_agent=player
+                )
                 assert decision.allowed
         viewers.flush()  # the server's loop does this every half second
         world.clock.advance(1)
@@ -111,7 +115,7 @@ def test_hls_checks_write_once_per_session_per_third_of_the_window(
     assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 0}
 
 
-def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld) -> None:
+async def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld) -> None:
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers, fail=True)
     viewers = ViewerService(
@@ -119,14 +123,15 @@ def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld
         world.services.applications._applications,
         world.services.tickets,
         StreamStore(world.services.db),
+        run=world.services.db.run,
         clock=world.clock,
     )
     uri = "/demo-origin/live/cam1/index.m3u8"
-    viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
+    await viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
     with pytest.raises(StoreUnavailable):
         viewers.flush()
     store.fail = False
-    viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
+    await viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
     viewers.flush()
     assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 1}
 
@@ -139,10 +144,10 @@ def test_a_failed_write_is_retried_by_the_next_request(origin_world: OriginWorld
         ("/index.html", "not a playback URL"),
     ],
 )
-def test_hls_checks_refuse_what_is_not_playback(
+async def test_hls_checks_refuse_what_is_not_playback(
     origin_world: OriginWorld, uri: str, reason: str | None
 ) -> None:
-    decision = origin_world.services.viewers.check_hls(
+    decision = await origin_world.services.viewers.check_hls(
         origin_world.origin, uri=uri, address="x", user_agent="ua"
     )
     assert decision.allowed is (reason is None)
@@ -150,18 +155,18 @@ def test_hls_checks_refuse_what_is_not_playback(
         assert reason in decision.reason
 
 
-def test_hls_check_refuses_applications_of_other_origins(origin_world: OriginWorld) -> None:
+async def test_hls_check_refuses_applications_of_other_origins(origin_world: OriginWorld) -> None:
     world = origin_world
     world.services.origins.add("origin2.example.net", control_url="http://127.0.0.1:8082")
     world.services.origins.assign(demo_app(world), "origin2.example.net")
     world.clock.advance(10)  # past the application cache
-    decision = world.services.viewers.check_hls(
+    decision = await world.services.viewers.check_hls(
         world.origin, uri="/demo-origin/live/cam1/index.m3u8", address="x", user_agent="ua"
     )
     assert not decision.allowed
 
 
-def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld) -> None:
+async def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld) -> None:
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers)
     viewers = ViewerService(
@@ -169,11 +174,12 @@ def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld) -> N
         world.services.applications._applications,
         world.services.tickets,
         StreamStore(world.services.db),
+        run=world.services.db.run,
         clock=world.clock,
     )
     for n in range(300):
         uri = f"/demo-origin/live/cam{n % 7}/index.m3u8"
-        viewers.check_hls(world.origin, uri=uri, address="x", user_agent=f"player-{n}")
+        await viewers.check_hls(world.origin, uri=uri, address="x", user_agent=f"player-{n}")
     steps = [viewers.flush_step() for _ in range(3)]
     assert steps == [True, True, False]  # 128 + 128 + 44: each step one short transaction
     assert [len(batch) for batch in store.batches] == [128, 128, 44]
@@ -181,22 +187,23 @@ def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld) -> N
     assert viewers.count(demo_app(world), None) == {"": 300}
 
 
-def test_replay_claims_are_swept_in_bounded_steps(origin_world: OriginWorld) -> None:
-    from cdnpanel.store.nonces import SWEEP_ROWS, Nonce
+async def test_replay_claims_are_swept_in_bounded_steps(origin_world: OriginWorld) -> None:
+    from cdnpanel.store.nonces import SWEEP_ROWS, Nonce, NonceStore
 
     world = origin_world
     services = world.services
     key_id = services.accounts.list_keys(world.tenant.cdn)[0].id
     old = int(world.clock.now) - services.authenticator.window - 100
     claims = [Nonce(key_id, n.to_bytes(32, "big"), old + n % 50) for n in range(SWEEP_ROWS + 10)]
-    services.authenticator._nonces.claim_many(claims)
+    nonces = NonceStore(services.db)
+    await asyncio.gather(*(nonces.claim(claim) for claim in claims))
     assert services.authenticator.sweep_expired_claims() is True  # a full batch: more to do
     assert services.authenticator.sweep_expired_claims() is False  # the last 10
-    assert services.authenticator._nonces.claim_many(claims[:1]) == [True]  # gone
+    assert await nonces.claim(claims[0])  # gone
 
 
 @pytest.mark.parametrize("segment", [2, 6, 10, 20])
-def test_an_hls_session_lasts_three_of_its_streams_segments(
+async def test_an_hls_session_lasts_three_of_its_streams_segments(
     origin_world: OriginWorld, segment: int
 ) -> None:
     """A player reloads its playlist one target duration apart (RFC 8216 6.3.4): with 10 s
@@ -209,7 +216,9 @@ def test_an_hls_session_lasts_three_of_its_streams_segments(
     opened = 0
     for n in range(8):  # a playlist reload and a new segment every segment duration
         for uri in ("/demo-origin/live/cam1/index.m3u8", f"/demo-origin/live/cam1/{n}.ts"):
-            assert viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua").allowed
+            assert (
+                await viewers.check_hls(world.origin, uri=uri, address="x", user_agent="ua")
+            ).allowed
         opened += viewers.flush()
         viewers.sweep()
         assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 1}
@@ -236,7 +245,7 @@ def test_until_its_playlist_is_read_a_stream_gets_a_generous_window(
     assert viewers.hls_window(world.origin, StreamKey(stream.application_id, "live", "vod")) == 30
 
 
-def test_sessions_opened_before_the_segment_duration_was_read_get_its_window(
+async def test_sessions_opened_before_the_segment_duration_was_read_get_its_window(
     origin_world: OriginWorld,
 ) -> None:
     world = origin_world
@@ -244,15 +253,15 @@ def test_sessions_opened_before_the_segment_duration_was_read_get_its_window(
     viewers = world.services.viewers
     uri = "/demo-origin/live/cam1/index.m3u8"
     for player in ("leaves", "stays"):
-        viewers.check_hls(world.origin, uri=uri, address="x", user_agent=player)
+        await viewers.check_hls(world.origin, uri=uri, address="x", user_agent=player)
     viewers.flush()  # written with the window of an unknown stream: 30 s
     world.adapter.segment_seconds[("demo-origin", "live", "cam1")] = 1
     world.clock.advance(10)  # the next reconciler round
-    viewers.check_hls(world.origin, uri=uri, address="x", user_agent="stays")
+    await viewers.check_hls(world.origin, uri=uri, address="x", user_agent="stays")
     world.services.reconciler.run_once()  # learns 1 s segments: sessions get 3 s (+ 2 s)
     for _ in range(8):
         world.clock.advance(1)
-        viewers.check_hls(world.origin, uri=uri, address="x", user_agent="stays")
+        await viewers.check_hls(world.origin, uri=uri, address="x", user_agent="stays")
         viewers.flush()
         viewers.sweep()
     assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 1}  # not 30 s for "leaves"

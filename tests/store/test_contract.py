@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -70,7 +71,7 @@ def test_accounts_allocate_cdn_ids_and_refuse_taken_ones(db: Database) -> None:
     assert [a.cdn_id for a in store.list()] == [100, 101, 158, 159]
 
 
-def test_keys_find_list_revoke_and_record_use(db: Database) -> None:
+async def test_keys_find_list_revoke_and_record_use(db: Database) -> None:
     account = AccountStore(db).create(name="a", cdn_id=158, now=1)
     keys = KeyStore(db)
     key = keys.create(account_id=account.id, api_key="K1", secret="s1", label="ci", now=10)
@@ -79,7 +80,7 @@ def test_keys_find_list_revoke_and_record_use(db: Database) -> None:
     assert credential is not None
     assert (credential.key_id, credential.cdn_id, credential.secret) == (key.id, 158, "s1")
     assert "s1" not in repr(credential)
-    keys.record_use(key_id=key.id, now=20)
+    await keys.record_use(key_id=key.id, now=20)
     assert keys.list_for_account(account.id)[0].last_used_at == 20
     assert keys.revoke(account_id=account.id, api_key="K1", now=30)
     assert not keys.revoke(account_id=account.id, api_key="K1", now=31)
@@ -117,33 +118,36 @@ def test_application_names_are_unique_across_accounts(db: Database) -> None:
     assert apps.find_for_account(a.id, ids=[origin.id]) == [origin]
 
 
-def test_nonce_is_claimed_once_and_swept_after_expiry(db: Database) -> None:
+async def test_nonce_is_claimed_once_and_swept_after_expiry(db: Database) -> None:
     nonces = NonceStore(db)
     sig = bytes(32)
-    assert nonces.claim(key_id=1, signature=sig, signed_at=100)
-    assert not nonces.claim(key_id=1, signature=sig, signed_at=100)
-    assert nonces.claim(key_id=2, signature=sig, signed_at=100)  # another key: another claim
+    assert await nonces.claim(Nonce(1, sig, 100))
+    assert not await nonces.claim(Nonce(1, sig, 100))
+    assert await nonces.claim(Nonce(2, sig, 100))  # another key: another claim
     for i in range(50):
-        nonces.claim(key_id=3, signature=i.to_bytes(32, "big"), signed_at=100 + i)
+        await nonces.claim(Nonce(3, i.to_bytes(32, "big"), 100 + i))
     assert nonces.sweep(before=100) == 0  # claims signed at or after `before` are kept
     assert nonces.sweep(before=101) == 3
     assert nonces.sweep(before=126) == 25
     assert nonces.sweep(before=126) == 0
-    assert not nonces.claim(key_id=3, signature=(30).to_bytes(32, "big"), signed_at=130)
+    assert not await nonces.claim(Nonce(3, (30).to_bytes(32, "big"), 130))
 
 
-def test_claims_in_one_batch_commit_together_and_a_copy_in_the_batch_is_a_replay(
+async def test_claims_in_one_batch_commit_together_and_a_copy_in_the_batch_is_a_replay(
     db: Database,
 ) -> None:
     nonces = NonceStore(db)
     first, second = Nonce(1, b"a" * 32, 500), Nonce(1, b"b" * 32, 500)
-    assert nonces.claim_many([first]) == [True]
-    assert nonces.claim_many([second, first, second, Nonce(2, b"a" * 32, 500)]) == [
+    assert await nonces.claim(first)
+    before = db.group_commit.transactions
+    batch = [second, first, second, Nonce(2, b"a" * 32, 500)]
+    assert await asyncio.gather(*(nonces.claim(n) for n in batch)) == [
         True,
         False,  # claimed by the earlier batch
         False,  # the same request twice in one batch: only its first copy is admitted
         True,
     ]
+    assert db.group_commit.transactions == before + 1
 
 
 def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, backend: str) -> None:
@@ -155,7 +159,7 @@ def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, bac
 
     def claim(db: Database) -> None:
         barrier.wait()
-        wins.append(NonceStore(db).claim(key_id=7, signature=b"r" * 32, signed_at=10**10))
+        wins.append(asyncio.run(NonceStore(db).claim(Nonce(7, b"r" * 32, 10**10))))
 
     threads = [threading.Thread(target=claim, args=(dbs[i % 4],)) for i in range(8)]
     for t in threads:
@@ -279,7 +283,7 @@ def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
             holder.join()
 
 
-def test_cached_reads_see_this_process_commits_at_once_but_for_replay_claims(
+async def test_cached_reads_see_this_process_commits_at_once_but_for_replay_claims(
     db_factory: Callable[..., Database],
 ) -> None:
     db = db_factory(others_check_interval=3600.0, monotonic=FrozenClock(0.0))
@@ -299,7 +303,7 @@ def test_cached_reads_see_this_process_commits_at_once_but_for_replay_claims(
                 applications.insert().values(account_id=account.id, name="x", created_at=4)
             )
         assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
-        NonceStore(db).claim(key_id=1, signature=bytes(32), signed_at=5)
+        await NonceStore(db).claim(Nonce(1, bytes(32), 5))
         assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
         with db.write() as conn:  # any other write drops them
             pass

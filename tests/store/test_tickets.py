@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,7 +17,14 @@ from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.records import Ticket
 from cdnpanel.store.tables import installation_keys, ticket_attempts
-from cdnpanel.store.tickets import Attempt, AttemptFilter, SessionRequest, TicketStore
+from cdnpanel.store.tickets import (
+    Attempt,
+    AttemptFilter,
+    NewTicket,
+    SessionRequest,
+    TicketStore,
+    Verdict,
+)
 from cdnpanel.store.viewers import RTMP, StreamKey, ViewerStore
 
 
@@ -56,18 +64,27 @@ def setup(db: Database) -> Setup:
     return Setup(db, TicketStore(db, viewers), viewers, account.id, app.id, origin.id)
 
 
-def ticket(setup: Setup, *, uses: int = 1, key: str = "cam1.0123456789abcd.12345678") -> Ticket:
-    return setup.store.create(
-        account_id=setup.account_id,
-        key=key,
-        pass_hash=b"p" * 32,
-        apps="demo-origin",
-        videos="cam1",
-        ip="auto/24",
-        uses=uses,
-        created_at=100,
-        expires_at=10_000,
+async def ticket(
+    setup: Setup, *, uses: int = 1, key: str = "cam1.0123456789abcd.12345678"
+) -> Ticket:
+    return await setup.store.add(
+        NewTicket(
+            account_id=setup.account_id,
+            key=key,
+            pass_hash=b"p" * 32,
+            apps="demo-origin",
+            videos="cam1",
+            ip="auto/24",
+            uses=uses,
+            created_at=100,
+            expires_at=10_000,
+        )
     )
+
+
+async def admit(setup: Setup, *requests: SessionRequest) -> list[Verdict]:
+    """Admit the requests together: in one transaction, in order."""
+    return list(await asyncio.gather(*(setup.store.admit(r, uses_left) for r in requests)))
 
 
 def play(setup: Setup, t: Ticket, client_id: str, address: str = "198.51.100.7") -> SessionRequest:
@@ -126,18 +143,18 @@ def test_the_migration_made_the_installation_key(setup: Setup) -> None:
         assert conn.execute(select(func.count()).select_from(installation_keys)).scalar_one() == 1
 
 
-def test_admission_takes_a_use_binds_and_opens_the_session(setup: Setup) -> None:
-    t = ticket(setup, uses=2)
-    (first,) = setup.store.admit([play(setup, t, "5")], uses_left)
+async def test_admission_takes_a_use_binds_and_opens_the_session(setup: Setup) -> None:
+    t = await ticket(setup, uses=2)
+    (first,) = await admit(setup, play(setup, t, "5"))
     assert (first.admitted, first.new_session) == (True, True)
     after = setup.store.get_by_key(t.key)
     assert after is not None
     assert (after.used, after.used_at, after.ip_bound) == (1, 200, "198.51.100.0/24")
     assert setup.viewers.count(setup.app_id, ["cam1"]) == {"cam1": 1}
     # The same session again (another worker saw it first): admitted, no second use.
-    (again,) = setup.store.admit([play(setup, t, "5")], uses_left)
+    (again,) = await admit(setup, play(setup, t, "5"))
     assert (again.admitted, again.new_session) == (True, False)
-    second, third = setup.store.admit([play(setup, t, "6"), play(setup, t, "7")], uses_left)
+    second, third = await admit(setup, play(setup, t, "6"), play(setup, t, "7"))
     assert (second.admitted, third.admitted, third.reason) == (
         True,
         False,
@@ -146,14 +163,14 @@ def test_admission_takes_a_use_binds_and_opens_the_session(setup: Setup) -> None
     assert attempts(setup) == [(1, "ok"), (1, "ok"), (0, "Ticket has no uses left")]
 
 
-def test_uses_1_raced_by_20_first_plays_admits_exactly_one(setup: Setup) -> None:
-    t = ticket(setup, uses=1)
+async def test_uses_1_raced_by_20_first_plays_admits_exactly_one(setup: Setup) -> None:
+    t = await ticket(setup, uses=1)
     barrier = threading.Barrier(20)
     results: list[bool] = []
 
     def first_play(n: int) -> None:
         barrier.wait()
-        (verdict,) = setup.store.admit([play(setup, t, f"c{n}")], uses_left)
+        (verdict,) = asyncio.run(admit(setup, play(setup, t, f"c{n}")))
         results.append(verdict.admitted)
 
     threads = [threading.Thread(target=first_play, args=(n,)) for n in range(20)]
@@ -167,8 +184,8 @@ def test_uses_1_raced_by_20_first_plays_admits_exactly_one(setup: Setup) -> None
     assert setup.viewers.count(setup.app_id, ["cam1"]) == {"cam1": 1}
 
 
-def test_revoke_and_lookups(setup: Setup) -> None:
-    t = ticket(setup)
+async def test_revoke_and_lookups(setup: Setup) -> None:
+    t = await ticket(setup)
     assert setup.store.get_by_key(t.key) == t
     assert setup.store.get_by_key("nope") is None
     setup.store.revoke(ticket_id=t.id, now=300)
@@ -177,8 +194,8 @@ def test_revoke_and_lookups(setup: Setup) -> None:
     assert revoked is not None and (revoked.revoked_at, revoked.active) == (300, False)
 
 
-def test_counting_attempts_by_each_filter_with_limit_and_seek(setup: Setup) -> None:
-    base = play(setup, ticket(setup), "1").attempt
+async def test_counting_attempts_by_each_filter_with_limit_and_seek(setup: Setup) -> None:
+    base = play(setup, await ticket(setup), "1").attempt
     other = AccountStore(setup.db).create(name="b", cdn_id=159, now=1)
     log = []
     for n in range(30):
@@ -231,9 +248,9 @@ def test_counting_attempts_by_each_filter_with_limit_and_seek(setup: Setup) -> N
     assert count(me, AttemptFilter(key="x' OR '1'='1")) == 0
 
 
-def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
-    t = ticket(setup, uses=3)
-    setup.store.admit([play(setup, t, str(n)) for n in range(5)], uses_left)  # 3 in, 2 refused
+async def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
+    t = await ticket(setup, uses=3)
+    await admit(setup, *(play(setup, t, str(n)) for n in range(5)))  # 3 in, 2 refused
     base = play(setup, t, "x").attempt
     setup.store.record_attempts(
         [
@@ -262,22 +279,22 @@ def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
     assert store.count_attempts(me, AttemptFilter()) == 9
 
 
-def test_an_open_session_is_still_judged(setup: Setup) -> None:
-    t = ticket(setup, uses=5)
-    (first,) = setup.store.admit([play(setup, t, "5")], uses_left)
+async def test_an_open_session_is_still_judged(setup: Setup) -> None:
+    t = await ticket(setup, uses=5)
+    (first,) = await admit(setup, play(setup, t, "5"))
     assert first.admitted
     setup.store.revoke(ticket_id=t.id, now=250)
-    (again,) = setup.store.admit([play(setup, t, "5")], uses_left)
+    (again,) = await admit(setup, play(setup, t, "5"))
     assert (again.admitted, again.reason) == (False, "Ticket revoked")
 
 
-def test_an_expired_unswept_session_is_a_new_one_on_its_row(setup: Setup) -> None:
-    t = ticket(setup, uses=5)
+async def test_an_expired_unswept_session_is_a_new_one_on_its_row(setup: Setup) -> None:
+    t = await ticket(setup, uses=5)
     hls = replace(play(setup, t, "t:viewer"), protocol="hls", expires_at=206)
-    (first,) = setup.store.admit([hls], uses_left)
+    (first,) = await admit(setup, hls)
     assert first.new_session
     later = replace(hls, now=300, expires_at=306)  # the window passed; the sweep has not run
-    (second,) = setup.store.admit([later], uses_left)
+    (second,) = await admit(setup, later)
     assert (second.admitted, second.new_session) == (True, True)
     after = setup.store.get_by_key(t.key)
     assert after is not None and after.used == 2

@@ -182,7 +182,9 @@ def test_a_copy_waits_for_the_first_answer_and_hears_of_a_failure_in_the_server(
     members = orjson.loads(wire)
     nonce = Nonce(tenant.key.key.id, base64.b64decode(members["signature"]), members["timestamp"])
     # Claimed, its answer never kept: the first copy's server died while carrying it out.
-    services.authenticator.admit([Verified(Caller(0, 0, nonce.key_id), nonce, None)])
+    assert asyncio.run(
+        services.authenticator.admit(Verified(Caller(0, 0, nonce.key_id), nonce, None))
+    )
     pending = post(http, wire)
     assert pending["code"] == "0009" and "still being carried out" in pending["message"]
     services.authenticator.release(nonce)  # what a failure in the server (5xx) does

@@ -7,7 +7,8 @@ registry by tests, so a command cannot ship undocumented or unreachable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import MappingProxyType, UnionType
@@ -19,10 +20,12 @@ from typing import (
     NamedTuple,
     TypeVar,
     Union,
+    cast,
     get_args,
     get_origin,
 )
 
+import anyio
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -30,7 +33,6 @@ from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 
 if TYPE_CHECKING:
     from cdnpanel.services.authentication import Caller
-    from cdnpanel.store.database import PendingWrite
     from cdnpanel.wiring import Services
 
 __all__ = ["Answer", "Command", "CommandContext", "Params", "Registry", "command"]
@@ -50,9 +52,6 @@ class Answer(NamedTuple):
 
     message: str
     members: Mapping[str, Any] = MappingProxyType({})
-    write: PendingWrite | None = None
-    """A store write the answer stands on: the endpoint commits it, grouped with other
-    requests' writes in one transaction, and answers only once it has committed."""
 
 
 class CommandContext(NamedTuple):
@@ -60,7 +59,10 @@ class CommandContext(NamedTuple):
     services: Services
 
 
-Handler = Callable[[CommandContext, P], Answer]
+Handler = Callable[[CommandContext, P], Answer | Awaitable[Answer]]
+"""A command's handler: a function, or a coroutine function for a command that awaits its
+services (which make their writes with the other requests' of the moment)."""
+StoreRun = Callable[[Callable[[], Answer]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +74,42 @@ class Command(Generic[P]):
     # True when the handler waits on the network (a media server): it then runs in a worker
     # thread, never on the event loop, whatever the store.
     blocking_io: bool = False
-    # True when the handler only reads: anything it changes it returns as Answer.write, which
-    # the endpoint commits once the request is admitted. Such a command runs in the same step as
-    # the signature check; an answer with no write is a read, answered without a replay claim
-    # (a replay of a write is refused and its answer thrown away). Any other command runs only
-    # after its request's claim.
-    pure: bool = False
+    # True when the command only reads (changes nothing): it runs in the same step as the
+    # signature check, and every copy of its request is answered afresh (no replay claim,
+    # unless replays are strict). Any other command changes something: it runs only after its
+    # request's claim, once, and copies of the request get its first answer.
+    reads: bool = False
     # The parameters of a call that sends none, validated once (frozen, so shareable); None
     # when the command requires some.
     _no_params: P | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.pure and self.blocking_io:
-            raise ValueError(f"{self.name}: a command that waits on the network is not pure")
+        if self.reads and (self.blocking_io or self.awaits):
+            raise ValueError(f"{self.name}: a read runs in place, without waiting")
         with suppress(ValidationError):
             object.__setattr__(self, "_no_params", self.params.model_validate({}))
 
-    def run(self, context: CommandContext, raw_params: Mapping[str, Any]) -> Answer:
-        return self.handler(context, self.validate(raw_params))
+    @property
+    def awaits(self) -> bool:
+        """True for a coroutine handler."""
+        return inspect.iscoroutinefunction(self.handler)
+
+    def read(self, context: CommandContext, raw_params: Mapping[str, Any]) -> Answer:
+        """A read's answer, in place (the caller runs it where store work runs)."""
+        assert self.reads
+        return cast(Answer, self.handler(context, self.validate(raw_params)))
+
+    async def carry_out(
+        self, context: CommandContext, raw_params: Mapping[str, Any], *, run: StoreRun
+    ) -> Answer:
+        """Any command's answer: a coroutine handler awaited, one that waits on the network in
+        a worker thread, any other through ``run`` (``Database.run``)."""
+        params = self.validate(raw_params)
+        if self.awaits:
+            return await cast(Awaitable[Answer], self.handler(context, params))
+        if self.blocking_io:
+            return cast(Answer, await anyio.to_thread.run_sync(self.handler, context, params))
+        return await run(lambda: cast(Answer, self.handler(context, params)))
 
     @property
     def parameter_names(self) -> list[str]:
@@ -106,7 +126,7 @@ class Command(Generic[P]):
 
 
 def command(
-    name: str, *, params: type[P], summary: str, blocking_io: bool = False, pure: bool = False
+    name: str, *, params: type[P], summary: str, blocking_io: bool = False, reads: bool = False
 ) -> Callable[[Handler[P]], Command[P]]:
     """Declare a handler as the command ``name``."""
 
@@ -117,7 +137,7 @@ def command(
             handler=handler,
             summary=summary,
             blocking_io=blocking_io,
-            pure=pure,
+            reads=reads,
         )
 
     return declare

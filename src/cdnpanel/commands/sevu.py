@@ -54,13 +54,12 @@ class RequestParams(Params):
     "sevu.request",
     params=RequestParams,
     summary="Issue a SEVU ticket: who (ip) may play which apps and videos, how often, until when.",
-    pure=True,
 )
-def request(context: CommandContext, params: RequestParams) -> Answer:
+async def request(context: CommandContext, params: RequestParams) -> Answer:
     expiries = [v for v in (params.expire, params.expires, params.expire_date) if v is not None]
     if len(expiries) > 1 and len(set(expiries)) > 1:
         raise InvalidParameter("expire", "expire, expires and expire_date disagree: send one")
-    issued, write = context.services.tickets.prepare_request(
+    issued = await context.services.tickets.issue(
         context.caller.account_id,
         app=params.app,
         video=params.video,
@@ -72,7 +71,6 @@ def request(context: CommandContext, params: RequestParams) -> Answer:
     return Answer(
         "Ticket created",
         {"ticket": _ticket_fields(issued.ticket, password=issued.password)},
-        write=write,
     )
 
 
@@ -88,7 +86,7 @@ class StatusParams(KeyParams):
     "sevu.status",
     params=StatusParams,
     summary="A ticket's criteria, uses remaining, last use and whether it is active.",
-    pure=True,
+    reads=True,
 )
 def status(context: CommandContext, params: StatusParams) -> Answer:
     tickets = context.services.tickets
@@ -139,7 +137,7 @@ class ErrorCountParams(Params):
     "sevu.errorcount",
     params=ErrorCountParams,
     summary="Count playback attempts with tickets, by key, app, video, ip, pass or success.",
-    pure=True,
+    reads=True,
 )
 def errorcount(context: CommandContext, params: ErrorCountParams) -> Answer:
     if params.ip and normalise_address(params.ip) is None:

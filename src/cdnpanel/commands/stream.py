@@ -74,7 +74,7 @@ class ActiveParams(Params):
     "stream.active",
     params=ActiveParams,
     summary="List the account's live streams with their stream_id, origin and viewers.",
-    pure=True,
+    reads=True,
 )
 def active(context: CommandContext, params: ActiveParams) -> Answer:
     services = context.services

@@ -16,7 +16,7 @@ class SummaryParams(Params):
     "usage.summary",
     params=SummaryParams,
     summary="Summarise the account's usage over a month, in Google Tables format.",
-    pure=True,
+    reads=True,
 )
 def summary(context: CommandContext, params: SummaryParams) -> Answer:
     usage = context.services.usage

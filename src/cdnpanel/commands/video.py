@@ -16,7 +16,7 @@ class GetAppsParams(Params):
     "video.getapps",
     params=GetAppsParams,
     summary="List the account's applications with their ids and names.",
-    pure=True,
+    reads=True,
 )
 def getapps(context: CommandContext, _params: GetAppsParams) -> Answer:
     apps = context.services.applications.list_for_account(context.caller.account_id)
@@ -35,7 +35,7 @@ class ServersParams(Params):
     "video.servers",
     params=ServersParams,
     summary="30 days of bytes and requests per day and server for one or more applications.",
-    pure=True,
+    reads=True,
 )
 def servers(context: CommandContext, params: ServersParams) -> Answer:
     services = context.services

@@ -28,7 +28,7 @@ class ViewerCountParams(Params):
     "vsn.viewercount",
     params=ViewerCountParams,
     summary="Count the viewers watching a stream or VOD path now (RTMP and HLS).",
-    pure=True,
+    reads=True,
 )
 def viewercount(context: CommandContext, params: ViewerCountParams) -> Answer:
     services = context.services

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from typing import NamedTuple
 
 from cdnpanel.errors import AuthenticationFailed
@@ -40,9 +39,9 @@ class Verified(NamedTuple):
 class Authenticator:
     """Checks run cheapest first; nothing is written until the signature has been verified.
 
-    ``verify`` reads, ``admit`` writes: the server admits the requests of a moment together,
-    with one commit for all their nonce claims (group commit). A claim then keeps the sealed
-    answer its request got (``record_answers``), which a copy finds with ``claim_of``.
+    ``verify`` reads, ``admit`` claims the nonce: the claims of a moment are made together, in
+    one transaction (the store's group commit). A claim then keeps the sealed answer its
+    request got (``record_answer``), which a copy finds with ``claim_of``.
     """
 
     def __init__(
@@ -76,20 +75,16 @@ class Authenticator:
             credential.last_used_at,
         )
 
-    def admit(self, batch: Sequence[Verified]) -> list[bool]:
-        """Claim each request's nonce, all in one transaction; False marks a replay."""
-        admitted = self._nonces.claim_many([v.nonce for v in batch])
-        now = int(self._clock())
-        for verified, ok in zip(batch, admitted, strict=True):
-            if ok:
-                self._note_use(verified.caller.key_id, verified.last_used_at, now)
-        return admitted
+    async def admit(self, verified: Verified) -> bool:
+        """Claim the request's nonce; False for a copy of a request claimed before."""
+        if not await self._nonces.claim(verified.nonce):
+            return False
+        await self.note_use(verified)
+        return True
 
-    def record_answers(self, answers: Sequence[tuple[Nonce, bytes]]) -> list[None]:
-        """Keep the sealed answers of admitted requests with their claims, in one transaction
-        (a group commit's batch: one result per item)."""
-        self._nonces.record_answers(answers)
-        return [None] * len(answers)
+    async def record_answer(self, verified: Verified, sealed: bytes) -> None:
+        """Keep the sealed answer of an admitted request with its claim, for its copies."""
+        await self._nonces.record_answer(verified.nonce, sealed)
 
     def claim_of(self, nonce: Nonce) -> Claim | None:
         """A claim as it stands: its sealed answer once known; None if there is none."""
@@ -100,24 +95,19 @@ class Authenticator:
         that a copy is carried out afresh."""
         self._nonces.release(nonce)
 
-    def read_use_due(self, verified: Verified) -> bool:
-        """Whether a read of this key (which needs no claim: it is answered afresh however
-        often it comes) should write the key's 'last used' now; no I/O."""
-        return self._use_due(verified.caller.key_id, verified.last_used_at, int(self._clock()))
-
-    def note_read(self, verified: Verified) -> None:
-        """Record the use of a read's key (when ``read_use_due``)."""
-        self._note_use(verified.caller.key_id, verified.last_used_at, int(self._clock()))
-
-    def _use_due(self, key_id: int, stored: int | None, now: int) -> bool:
-        # 'last used' is for people, not for security: write it at most once a minute per key.
-        last = max(stored or 0, self._last_used_written.get(key_id, 0))
+    def use_due(self, verified: Verified) -> bool:
+        """Whether this use of the key should write its 'last used' now; no I/O. It is for
+        people, not for security: written at most once a minute per key and process."""
+        key_id, now = verified.caller.key_id, int(self._clock())
+        last = max(verified.last_used_at or 0, self._last_used_written.get(key_id, 0))
         return now - last >= self._last_used_interval
 
-    def _note_use(self, key_id: int, stored: int | None, now: int) -> None:
-        if self._use_due(key_id, stored, now):
-            self._last_used_written[key_id] = now
-            self._keys.record_use(key_id=key_id, now=now)
+    async def note_use(self, verified: Verified) -> None:
+        """Record the key's use, when ``use_due`` (a read, which needs no claim, calls it)."""
+        if self.use_due(verified):
+            now = int(self._clock())
+            self._last_used_written[verified.caller.key_id] = now
+            await self._keys.record_use(key_id=verified.caller.key_id, now=now)
 
     def sweep_expired_claims(self) -> bool:
         """Forget a batch of claims too old to pass the timestamp check any more; True while

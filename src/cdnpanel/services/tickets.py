@@ -8,7 +8,7 @@ that, and a viewer's requests between two lookups cost no query.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,18 +27,19 @@ from cdnpanel.services.ticket_rules import (
     parse_patterns,
 )
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.database import PendingWrite
 from cdnpanel.store.records import Ticket
 from cdnpanel.store.tickets import (
     Attempt,
     AttemptFilter,
+    NewTicket,
     SessionRequest,
     TicketStore,
     Verdict,
-    new_ticket_record,
 )
 
-__all__ = ["IssuedTicket", "TicketService"]
+__all__ = ["IssuedTicket", "StoreRun", "TicketService"]
+
+StoreRun = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 _MAX_PASS = 256
 
@@ -55,10 +56,13 @@ class TicketService:
         tickets: TicketStore,
         applications: ApplicationStore,
         *,
+        run: StoreRun,
         clock: Clock,
         cache_seconds: float = 1.0,
     ) -> None:
+        """``run`` does store work from async code (``Database.run``)."""
         self._tickets = tickets
+        self._run = run
         self._applications = applications
         self._clock = clock
         self._rules: TtlCache[str, TicketRules | None] = TtlCache(
@@ -67,7 +71,7 @@ class TicketService:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def request(
+    async def issue(
         self,
         account_id: int,
         *,
@@ -78,35 +82,18 @@ class TicketService:
         uses: int = 0,
         expire: int | str | None = None,
     ) -> IssuedTicket:
-        """Issue a ticket now; every parameter is checked, nothing is stored on a refusal."""
-        fields, videos = self._ticket_fields(account_id, app, video, password, ip, uses, expire)
+        """Issue a ticket: every parameter is checked, nothing is stored on a refusal. Stored
+        with the other writes of the moment, in one transaction."""
+        fields, videos = await self._run(
+            lambda: self._ticket_fields(account_id, app, video, password, ip, uses, expire)
+        )
         for _ in range(5):  # a collision of ~83 random bits: practically never
             try:
-                ticket = self._tickets.create(**fields, key=new_ticket_key(videos))
+                ticket = await self._tickets.add(NewTicket(**fields, key=new_ticket_key(videos)))
             except Conflict:
                 continue
             return IssuedTicket(ticket, password)
         raise Conflict("could not make a unique ticket key; retry")
-
-    def prepare_request(
-        self,
-        account_id: int,
-        *,
-        app: str,
-        video: str,
-        password: str,
-        ip: str | None = None,
-        uses: int = 0,
-        expire: int | str | None = None,
-    ) -> tuple[IssuedTicket, PendingWrite]:
-        """A ticket checked and made, and its insert for the caller to commit (sevu.request
-        commits it grouped with other requests' writes). The ticket's ``id`` is 0: it is not
-        stored until the write has run."""
-        fields, videos = self._ticket_fields(account_id, app, video, password, ip, uses, expire)
-        key = new_ticket_key(videos)
-        write = self._tickets.insert(**fields, key=key)
-        ticket = new_ticket_record(0, {**fields, "key": key})
-        return IssuedTicket(ticket, password), write
 
     def _ticket_fields(
         self,
@@ -202,7 +189,7 @@ class TicketService:
             return True, None
         return self._rules.peek(key)
 
-    def learn(self, key: str, verdict: Verdict) -> None:
+    def _learn(self, key: str, verdict: Verdict) -> None:
         """Cache the ticket as an admission's transaction left it (or that there is none)."""
         ticket = verdict.ticket
         self._rules.put(key, None if ticket is None else self._rules_of(ticket))
@@ -211,9 +198,12 @@ class TicketService:
         """Drop the cached rules (after an admission changed uses or IP bindings)."""
         self._rules.forget(key)
 
-    def admit(self, requests: Sequence[SessionRequest]) -> list[Verdict]:
-        """The store's verdicts on new ticketed sessions, in one transaction."""
-        return self._tickets.admit(requests, self.judge)
+    async def admit(self, request: SessionRequest) -> Verdict:
+        """The store's verdict on a new ticketed session (made with the other writes of the
+        moment); the ticket's rules are cached as the admission left them."""
+        verdict = await self._tickets.admit(request, self.judge)
+        self._learn(request.ticket_key, verdict)
+        return verdict
 
     def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         self._tickets.record_attempts(attempts)

@@ -29,7 +29,7 @@ from cdnpanel.origins.adapter import CallbackEvent
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.ticket_rules import Reason
-from cdnpanel.services.tickets import TicketService
+from cdnpanel.services.tickets import StoreRun, TicketService
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.records import Application, Origin, ViewerSession
 from cdnpanel.store.streams import StreamStore
@@ -42,7 +42,6 @@ __all__ = [
     "SESSION_SEGMENTS",
     "UNKNOWN_SEGMENT_SECONDS",
     "HlsDecision",
-    "PendingAdmission",
     "PlaybackUri",
     "ViewerService",
     "parse_playback_uri",
@@ -117,15 +116,11 @@ def parse_playback_uri(uri: str) -> PlaybackUri | None:
 
 
 @dataclass(frozen=True, slots=True)
-class PendingAdmission:
-    """A new ticketed session the store must admit (uses, IP binding, the session, together).
-
-    The web layer commits these in groups (web/admission.py) and hands each verdict back to
-    ``hls_verdict`` or ``play_verdict``.
-    """
+class _Admission:
+    """A new ticketed session the store must admit (uses, IP binding, the session, together:
+    ``TicketService.admit``)."""
 
     request: SessionRequest
-    ticket_key: str
     window: int | None  # HLS: seconds the session lives after a request; RTMP: None
 
 
@@ -140,10 +135,13 @@ class ViewerService:
         tickets: TicketService,
         streams: StreamStore,
         *,
+        run: StoreRun,
         clock: Clock,
         cache_seconds: float = 2.0,
     ) -> None:
+        """``run`` does store work from async code (``Database.run``)."""
         self._viewers = viewers
+        self._run = run
         self._applications = applications
         self._tickets = tickets
         self._clock = clock
@@ -175,9 +173,16 @@ class ViewerService:
 
     # -- RTMP players (on_play / on_play_done) ------------------------------------------------
 
-    def play_started(self, origin: Origin, event: CallbackEvent) -> PendingAdmission | None:
+    async def play_started(self, origin: Origin, event: CallbackEvent) -> None:
         """Count an RTMP player; PermissionDenied refuses the play. On a protected application
-        the play needs its ticket admitted first: the returned PendingAdmission."""
+        its ticket decides, and the store admits the new session."""
+        admission: _Admission | None = await self._run(lambda: self._start_play(origin, event))
+        if admission is not None:
+            verdict = await self._tickets.admit(admission.request)
+            if not verdict.admitted:
+                raise PermissionDenied(verdict.reason)
+
+    def _start_play(self, origin: Origin, event: CallbackEvent) -> _Admission | None:
         app = self._applications.get_by_name(event.app)
         if app is None or app.origin_id != origin.id:
             raise PermissionDenied(f"no application {event.app[:100]!r} on this origin")
@@ -198,12 +203,6 @@ class ViewerService:
         )
         return None
 
-    def play_verdict(self, pending: PendingAdmission, verdict: Verdict) -> None:
-        """After the store's verdict on an RTMP play: PermissionDenied refuses it."""
-        self._tickets.learn(pending.ticket_key, verdict)
-        if not verdict.admitted:
-            raise PermissionDenied(verdict.reason)
-
     def rtmp_players_of_ticket(self, ticket_id: int) -> list[ViewerSession]:
         return self._viewers.rtmp_players_of_ticket(ticket_id)
 
@@ -212,14 +211,24 @@ class ViewerService:
 
     # -- HLS (the origin's auth_request, on every playlist and segment request) ---------------
 
-    def check_hls(
+    async def check_hls(
         self, origin: Origin, *, uri: str, address: str, user_agent: str
-    ) -> HlsDecision | PendingAdmission:
-        """Admit or refuse one HLS request; never writes to the store itself.
+    ) -> HlsDecision:
+        """Admit or refuse one HLS request.
 
-        A new ticketed session comes back as a PendingAdmission for the store to decide; every
-        other request is decided here, on cached applications and tickets.
+        Decided on cached applications and tickets, writing nothing; only a new ticketed
+        session goes to the store, which admits it with the other writes of the moment.
         """
+        outcome: HlsDecision | _Admission = await self._run(
+            lambda: self._decide_hls(origin, uri, address, user_agent)
+        )
+        if isinstance(outcome, HlsDecision):
+            return outcome
+        return self._admitted_hls(outcome, await self._tickets.admit(outcome.request))
+
+    def _decide_hls(
+        self, origin: Origin, uri: str, address: str, user_agent: str
+    ) -> HlsDecision | _Admission:
         playback = parse_playback_uri(uri)
         if playback is None:
             return HlsDecision(False, "not a playback URL: /<app>/<inst>/<stream>/<file>")
@@ -237,19 +246,18 @@ class ViewerService:
             return _ALLOWED
         return outcome
 
-    def hls_verdict(self, pending: PendingAdmission, verdict: Verdict) -> HlsDecision:
+    def _admitted_hls(self, admission: _Admission, verdict: Verdict) -> HlsDecision:
         """After the store's verdict on a new ticketed HLS session."""
-        request = pending.request
-        self._tickets.learn(pending.ticket_key, verdict)
+        request = admission.request
         if not verdict.admitted:
             # The store logged this refusal: the player's retries are logged from here on.
             attempt = request.attempt
             seen = (attempt.key, attempt.ip, attempt.video, verdict.reason)
             self._refusals_logged[seen] = self._clock() + REFUSAL_LOG_INTERVAL
             return HlsDecision(False, verdict.reason)
-        assert pending.window is not None
+        assert admission.window is not None
         key = (request.origin_id, request.stream, request.viewer)
-        self._admitted[key] = self._clock() + pending.window
+        self._admitted[key] = self._clock() + admission.window
         self._written[key] = self._clock()  # written by the admission
         return _ALLOWED
 
@@ -267,7 +275,7 @@ class ViewerService:
         client_id: str,
         *,
         protocol: str,
-    ) -> str | PendingAdmission | None:
+    ) -> str | _Admission | None:
         """A refusal reason; None for a running HLS session (noted); or an admission to make."""
         now = self._clock()
         key, password = query.get("key", ""), query.get("pass", "")
@@ -325,9 +333,9 @@ class ViewerService:
         key: str,
         attempt: Attempt,
         now: float,
-    ) -> PendingAdmission:
+    ) -> _Admission:
         window = self.hls_window(origin, stream) if protocol == HLS else None
-        return PendingAdmission(
+        return _Admission(
             SessionRequest(
                 ticket_key=key,
                 origin_id=origin.id,
@@ -339,7 +347,6 @@ class ViewerService:
                 expires_at=int(now) + window if window is not None else None,
                 attempt=attempt,
             ),
-            key,
             window,
         )
 

@@ -11,27 +11,26 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cdnpanel.errors import StoreUnavailable
+from cdnpanel.store.group_commit import GroupCommit, WriteKind
 
 if TYPE_CHECKING:
     from cdnpanel.store.prepared import CachedRead, Prepared
 
-__all__ = ["Database", "PendingWrite"]
-
-PendingWrite = Callable[[Connection], None]
-"""A write prepared by a service, run later on a write transaction's connection, possibly
-together with other requests' (``Database.write_many``)."""
+__all__ = ["Database"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -78,6 +77,10 @@ class Database:
         self._readers = threading.local()
         self._reader_connections: list[Any] = []
         self._reader_lock = threading.Lock()
+        # SQLite's calls take microseconds: store work runs in place, on the event loop.
+        # PostgreSQL's wait on the network: in a worker thread.
+        self.runs_inline = self.is_sqlite
+        self.group_commit = GroupCommit(self)
 
     @property
     def dialect(self) -> str:
@@ -135,27 +138,17 @@ class Database:
             conn = self._writer = self.engine.connect()
         return conn
 
-    def write_many(self, writes: Sequence[PendingWrite]) -> list[Exception | None]:
-        """Run the writes in one transaction: one commit for all. When that fails, each runs in
-        a transaction of its own, so one failing write (a taken key) fails alone; the result
-        says, per write, what went wrong (None: committed)."""
-        try:
-            with self.write() as conn:
-                for run in writes:
-                    run(conn)
-            return [None] * len(writes)
-        except Exception as exc:  # handed to the writes' requesters
-            if len(writes) == 1:
-                return [exc]
-        results: list[Exception | None] = []
-        for run in writes:
-            try:
-                with self.write() as conn:
-                    run(conn)
-                results.append(None)
-            except Exception as exc:  # handed to the write's own requester
-                results.append(exc)
-        return results
+    async def run(self, work: Callable[[], T]) -> T:
+        """Store work from async code: in place on SQLite, in a worker thread on PostgreSQL
+        (``runs_inline`` says which; the hottest callers skip this coroutine when in place)."""
+        if self.runs_inline:
+            return work()
+        return await anyio.to_thread.run_sync(work)
+
+    async def submit(self, kind: WriteKind[T, R], item: T) -> R:
+        """Make one write of ``kind``, grouped with the writes submitted meanwhile into one
+        transaction (store/group_commit.py); its result once that has committed."""
+        return await self.group_commit.submit(kind, item)
 
     def query(self, statement: Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run one prepared read on its own: one statement is its own consistent snapshot.

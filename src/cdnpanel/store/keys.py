@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.store.database import Database
+from cdnpanel.store.group_commit import WriteKind
 from cdnpanel.store.prepared import CachedRead
 from cdnpanel.store.records import ApiKey, KeyCredential
 from cdnpanel.store.tables import accounts, api_keys
@@ -77,9 +79,25 @@ class KeyStore:
             )
         return result.rowcount == 1
 
-    def record_use(self, *, key_id: int, now: int) -> None:
-        with self._db.write() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+    async def record_use(self, *, key_id: int, now: int) -> None:
+        """Note when the key was last used, with the other writes of the moment."""
+        await self._db.submit(_USES, (key_id, now))
+
+
+_RECORD_USE = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key_id"))
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def _record_uses_in(conn: Connection, uses: Sequence[tuple[int, int]]) -> list[None]:
+    conn.execute(_RECORD_USE, [{"key_id": key_id, "now": now} for key_id, now in uses])
+    return [None] * len(uses)
+
+
+# A key's last use is a column of the cached credential read: it drops cached reads.
+_USES: WriteKind[tuple[int, int], None] = WriteKind("key uses", _record_uses_in)
 
 
 def _api_key(row: Row[Any]) -> ApiKey:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
 from cdnpanel.store._dialect import insert_or_ignore
 from cdnpanel.store.database import Database
+from cdnpanel.store.group_commit import WriteKind
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import request_nonces
 
@@ -45,17 +46,20 @@ def _where(nonce: Nonce) -> dict[str, Any]:
     }
 
 
-class _SomeClaimedBefore(Exception):
-    """Rolls back a batch of claims of which some were made before."""
+_RECORD_ANSWER = update(request_nonces).where(_WHERE_NONCE).values(answer=bindparam("answer"))
+
+
+def _record_answers_in(conn: Connection, answers: Sequence[tuple[Nonce, bytes]]) -> list[None]:
+    conn.execute(_RECORD_ANSWER, [_where(nonce) | {"answer": answer} for nonce, answer in answers])
+    return [None] * len(answers)
 
 
 class NonceStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         # PostgreSQL: one multi-row INSERT whose RETURNING names the fresh claims (one round
-        # trip). SQLite: the driver's executemany, then, only if some claim was made before,
-        # one INSERT per claim whose rowcount says fresh or not (in-process, no round trips: a
-        # third of the multi-row INSERT's cost).
+        # trip). SQLite: one INSERT per claim whose rowcount says fresh or not (in-process, no
+        # round trips: a third of the multi-row INSERT's cost).
         claim = insert_or_ignore(db, request_nonces).values(  # a claim has no answer yet
             signed_at=bindparam("signed_at"),
             key_id=bindparam("key_id"),
@@ -65,57 +69,43 @@ class NonceStore:
             request_nonces.c.key_id, request_nonces.c.signature, request_nonces.c.signed_at
         )
         self._claim_one = Prepared(claim)
+        self._claims: WriteKind[Nonce, bool] = WriteKind(
+            "replay claims", self._claim_in, keeps_cached_reads=True
+        )
+        self._answers: WriteKind[tuple[Nonce, bytes], None] = WriteKind(
+            "answers kept for copies", _record_answers_in, keeps_cached_reads=True
+        )
 
-    def claim(self, *, key_id: int, signature: bytes, signed_at: int) -> bool:
-        """True for the first claim of this signature; False for a replay, on any node."""
-        return self.claim_many([Nonce(key_id, signature, signed_at)])[0]
+    async def claim(self, nonce: Nonce) -> bool:
+        """True for the first claim of this signature; False for a replay, on any node. Made
+        with the other writes of the moment, in one transaction (``Database.submit``)."""
+        return await self._db.submit(self._claims, nonce)
 
-    def claim_many(self, nonces: Sequence[Nonce]) -> list[bool]:
-        """Claim several in one transaction (one commit); True where the claim is the first.
+    async def record_answer(self, nonce: Nonce, answer: bytes) -> None:
+        """Keep a claim's answer (sealed), with the other writes of the moment."""
+        await self._db.submit(self._answers, (nonce, answer))
 
-        A nonce that appears twice in ``nonces`` is won by its first occurrence.
-        """
+    def _claim_in(self, conn: Connection, nonces: Sequence[Nonce]) -> list[bool]:
+        """Claim several on one connection; True where the claim is the first. A nonce that
+        appears twice in ``nonces`` is won by its first occurrence."""
         fresh: dict[Nonce, None] = dict.fromkeys(nonces)
         rows = [
             {"signed_at": n.signed_at, "key_id": n.key_id, "signature": n.signature} for n in fresh
         ]
         if self._db.is_sqlite:
-            inserted = self._claim_on_sqlite(fresh, rows)
+            counts = self._claim_one.rowcounts(conn, rows)
+            inserted = {n for n, count in zip(fresh, counts, strict=True) if count == 1}
         else:
-            with self._db.write(keeps_cached_reads=True) as conn:
-                # SQLAlchemy sends the rows as one multi-VALUES INSERT ("insertmanyvalues").
-                inserted = {
-                    Nonce(row.key_id, bytes(row.signature), row.signed_at)
-                    for row in conn.execute(self._claim_returning, rows)
-                }
+            # SQLAlchemy sends the rows as one multi-VALUES INSERT ("insertmanyvalues").
+            inserted = {
+                Nonce(row.key_id, bytes(row.signature), row.signed_at)
+                for row in conn.execute(self._claim_returning, rows)
+            }
         won: list[bool] = []
         for nonce in nonces:
             won.append(nonce in inserted)
             inserted.discard(nonce)  # a second copy in the same batch is a replay
         return won
-
-    def _claim_on_sqlite(self, fresh: dict[Nonce, None], rows: list[dict[str, Any]]) -> set[Nonce]:
-        # Nearly every batch is all new claims: one executemany tells, as the total of rows
-        # inserted. When some were claimed before (a replay), that transaction is rolled back
-        # and the claims made one by one, each insert's rowcount saying which are new.
-        try:
-            with self._db.write(keeps_cached_reads=True) as conn:
-                if self._claim_one.rowcount_many(conn, rows) == len(rows):
-                    return set(fresh)
-                raise _SomeClaimedBefore()
-        except _SomeClaimedBefore:
-            pass
-        with self._db.write(keeps_cached_reads=True) as conn:
-            counts = self._claim_one.rowcounts(conn, rows)
-        return {n for n, count in zip(fresh, counts, strict=True) if count == 1}
-
-    def record_answers(self, answers: Sequence[tuple[Nonce, bytes]]) -> None:
-        """Keep each claim's answer (sealed), all in one transaction."""
-        with self._db.write(keeps_cached_reads=True) as conn:
-            conn.execute(
-                update(request_nonces).where(_WHERE_NONCE).values(answer=bindparam("answer")),
-                [_where(nonce) | {"answer": answer} for nonce, answer in answers],
-            )
 
     def release(self, nonce: Nonce) -> None:
         """Forget a claim whose request changed nothing (it failed in the server), so that a

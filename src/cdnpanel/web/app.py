@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from starlette.routing import Route
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
 from cdnpanel.web.asgi import CdnpanelApp
-from cdnpanel.web.endpoint import CommandEndpoint, RunBlocking, run_in_thread, run_inline
+from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks
 from cdnpanel.wiring import Services, build_registry, build_services
 
@@ -50,9 +50,8 @@ def create_app(
     ``background=False`` leaves out the loops (sweeps, session writes, reconciliation), for
     tests that drive them by hand.
     """
-    run_blocking = run_inline if services.db.is_sqlite else run_in_thread
-    endpoint = CommandEndpoint(services, registry or build_registry(), run_blocking=run_blocking)
-    hooks = OriginHooks(services, run_blocking=run_blocking)
+    endpoint = CommandEndpoint(services, registry or build_registry())
+    hooks = OriginHooks(services)
     settings = services.settings
 
     @asynccontextmanager
@@ -80,7 +79,7 @@ def create_app(
                 ),
             ]
             for what, every, step in steps:
-                tasks.start_soon(_run_steps, every, what, step, run_blocking)
+                tasks.start_soon(_run_steps, every, what, step, services.db.run)
             # Network calls: in a thread.
             jobs: list[tuple[str, float, Callable[[], Any]]] = [
                 ("reconciling origins", settings.reconcile_interval, services.reconciler.run_once),
@@ -104,18 +103,18 @@ def create_app(
 
 
 async def _run_steps(
-    seconds: float, what: str, step: Callable[[], bool], run_blocking: RunBlocking[bool]
+    seconds: float, what: str, step: Callable[[], bool], run: Callable[..., Awaitable[bool]]
 ) -> None:
     """Every ``seconds``, run ``step`` until it says nothing is left, one step at a time.
 
-    On SQLite ``run_blocking`` runs it on the event loop, like the request path's own writes:
-    a step is one short transaction, and requests are served between two steps. (A background
-    thread holding the writer made the event loop wait for the whole batch.)
+    On SQLite ``run`` (``Database.run``) runs it on the event loop, like the request path's own
+    writes: a step is one short transaction, and requests are served between two steps. (A
+    background thread holding the writer made the event loop wait for the whole batch.)
     """
     while True:
         await anyio.sleep(seconds)
         try:
-            while await run_blocking(step):
+            while await run(step):
                 await asyncio.sleep(0)
         except Exception:
             log.exception("%s failed; will retry", what)

@@ -1,13 +1,10 @@
 """The command endpoint: bytes in, one straight line through protocol, registry and envelope.
 
 body -> form.read_json_text -> request.parse_request
-     -> Authenticator.verify -> Registry.get(command) [-> .run, for a pure command]
-     -> a read: envelope.encode_success (nothing written)
-     -> GroupCommit.submit (nonce claims, one commit per batch)
-        a copy of an admitted change: its first answer, once known (services/replays.py)
-     [-> .run, for any other command]
-     -> GroupCommit.submit (the command's own write, if any, one commit per batch)
-     -> GroupCommit.submit (the sealed answer, kept with the claim for copies)
+     -> Authenticator.verify -> Registry.get(command) [-> Command.read, for a read]
+     -> a read: envelope.encode_body (nothing written)
+     -> a change: Replays.once (the claim; a copy gets the first answer)
+        -> Command.carry_out (its services make their writes through the store's group commit)
      -> envelope.encode_body
 """
 
@@ -17,28 +14,18 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 from cdnpanel.commands.registry import Answer, Command, CommandContext, Registry
-from cdnpanel.errors import (
-    BodyTooLarge,
-    CdnpanelError,
-    MalformedRequest,
-    MethodNotAllowed,
-    ReplayedRequest,
-)
+from cdnpanel.errors import BodyTooLarge, CdnpanelError, MalformedRequest, MethodNotAllowed
 from cdnpanel.protocol import envelope, form
 from cdnpanel.protocol.request import SignedRequest, parse_request
 from cdnpanel.services.authentication import Verified
-from cdnpanel.services.replays import FirstAnswer, seal, unseal
-from cdnpanel.store.database import PendingWrite
-from cdnpanel.store.nonces import Nonce
-from cdnpanel.web.admission import GroupCommit
+from cdnpanel.services.replays import FirstAnswer
 from cdnpanel.wiring import Services
 
 __all__ = ["API_PREFIX", "CommandEndpoint"]
@@ -48,19 +35,6 @@ log = logging.getLogger("cdnpanel.web")
 # /stable/, /dev/ and version prefixes such as /0.8/ or /v1/ all serve the same API.
 API_PREFIX = re.compile(r"stable|dev|v?\d+(?:\.\d+)*")
 
-T = TypeVar("T")
-RunBlocking = Callable[[Callable[[], T]], Awaitable[T]]
-
-
-async def run_inline(work: Callable[[], T]) -> T:
-    """Run store work on the event loop: right for embedded SQLite, whose calls take µs."""
-    return work()
-
-
-async def run_in_thread(work: Callable[[], T]) -> T:
-    """Run store work in a worker thread: right for a networked database like PostgreSQL."""
-    return await anyio.to_thread.run_sync(work)
-
 
 class CommandEndpoint:
     """The ASGI endpoint for ``POST /``, ``/stable/``, ``/dev/`` and version prefixes.
@@ -69,30 +43,11 @@ class CommandEndpoint:
     ``/health``); it answers 404 for a segment that is not an API prefix.
     """
 
-    def __init__(
-        self, services: Services, registry: Registry, *, run_blocking: RunBlocking[Any]
-    ) -> None:
+    def __init__(self, services: Services, registry: Registry) -> None:
         self._services = services
         self._registry = registry
-        self._run_blocking = run_blocking
         self._max_body = services.settings.max_body_bytes
-        # A read (a pure command's answer with nothing to write) is answered afresh however
-        # often the same signed request comes: deterministic clients poll; a copy of a change
-        # gets the first answer (docs/protocol.md). Strict: every copy is refused.
-        self._strict = services.settings.replays == "strict"
-        self._replay_wait = services.settings.replay_wait
         self._body_deadlines = _BodyDeadlines(services.settings.body_timeout)
-        self._admission: GroupCommit[Verified, bool] = GroupCommit(
-            services.authenticator.admit, run_blocking
-        )
-        # Commands' own writes (a new ticket), many requests' in one transaction.
-        self._writes: GroupCommit[PendingWrite, Exception | None] = GroupCommit(
-            services.db.write_many, run_blocking
-        )
-        # Changes' answers, kept with their claims for copies, many in one transaction.
-        self._answers: GroupCommit[tuple[Nonce, bytes], None] = GroupCommit(
-            services.authenticator.record_answers, run_blocking
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Plain ASGI: every signed command passes here, so no framework objects are built."""
@@ -134,24 +89,20 @@ class CommandEndpoint:
         """Verify, admit, dispatch and encode one request: its HTTP status and bytes. Raises
         what is refused before anything is carried out, for the caller to encode."""
         request = parse_request(form.read_json_text(content_type, body))
-        if self._run_blocking is run_inline:  # SQLite: no coroutine for work done in place
+        services = self._services
+        if services.db.runs_inline:  # SQLite: no coroutine for work done in place
             verified, command, answer = self._verify(request)
         else:
-            verified, command, answer = await self._run_blocking(lambda: self._verify(request))
-        if answer is not None and answer.write is None and not self._strict:  # a read
-            authenticator = self._services.authenticator
-            if authenticator.read_use_due(verified):  # once a minute per key and process
-                await self._run_blocking(lambda: authenticator.note_read(verified))
+            verified, command, answer = await services.db.run(lambda: self._verify(request))
+        replays = services.replays
+        if answer is not None and not replays.strict:  # a read: answered afresh, no claim
+            if services.authenticator.use_due(verified):  # once a minute per key and process
+                await services.authenticator.note_use(verified)
             body_members = envelope.success_body(answer.message, answer.members)
             return 200, envelope.encode_body(body_members, elapsed=time.perf_counter() - started)
-        if not await self._admission.submit(verified):
-            if self._strict:
-                raise ReplayedRequest()
-            first = await self._first_answer(request, verified)
-        else:
-            first = await self._carry_out(request, verified, command, answer)
-            if not self._strict:
-                await self._keep(request, verified, first)
+        first = await replays.once(
+            request, verified, lambda: self._carry_out(request, verified, command, answer)
+        )
         return first.status, envelope.encode_body(first.body, elapsed=time.perf_counter() - started)
 
     async def _carry_out(
@@ -163,14 +114,9 @@ class CommandEndpoint:
     ) -> FirstAnswer:
         """An admitted request's answer, success or failure: what its copies will get."""
         try:
-            if answer is None:  # a command that changes something: only once admitted
+            if answer is None:  # a change: carried out only once admitted
                 context = CommandContext(verified.caller, self._services)
-                run = run_in_thread if command.blocking_io else self._run_blocking
-                answer = await run(lambda: command.run(context, request.params))
-            if answer.write is not None:
-                failed = await self._writes.submit(answer.write)
-                if failed is not None:
-                    raise failed
+                answer = await command.carry_out(context, request.params, run=self._services.db.run)
         except Exception as exc:
             if not isinstance(exc, CdnpanelError):
                 log.error("unexpected error handling a command", exc_info=exc)
@@ -178,48 +124,16 @@ class CommandEndpoint:
             return FirstAnswer(code.http_status, members)
         return FirstAnswer(200, envelope.success_body(answer.message, answer.members))
 
-    async def _keep(self, request: SignedRequest, verified: Verified, first: FirstAnswer) -> None:
-        """Keep a change's answer for its copies; a failure in the server (5xx) changed
-        nothing, so its claim goes instead and a copy is carried out afresh."""
-        try:
-            if first.status >= 500:
-                authenticator = self._services.authenticator
-                await self._run_blocking(lambda: authenticator.release(verified.nonce))
-            else:
-                await self._answers.submit((verified.nonce, seal(request.text, first)))
-        except CdnpanelError as exc:  # the store is unavailable: a copy will hear it pending
-            log.warning("could not keep a request's answer for its copies: %s", exc.message)
-
-    async def _first_answer(self, request: SignedRequest, verified: Verified) -> FirstAnswer:
-        """A copy of an admitted request: the first one's answer, once it is known."""
-        authenticator = self._services.authenticator
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._replay_wait
-        pause = 0.005
-        while True:
-            claim = await self._run_blocking(lambda: authenticator.claim_of(verified.nonce))
-            if claim is None:  # released: the first failed in the server
-                raise ReplayedRequest(ReplayedRequest.FAILED)
-            if claim.answer is not None:
-                first = unseal(request.text, claim.answer)
-                if first is None:
-                    raise ReplayedRequest(ReplayedRequest.UNREADABLE)
-                return first
-            if loop.time() >= deadline:
-                raise ReplayedRequest(ReplayedRequest.PENDING)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
-
     def _verify(self, request: SignedRequest) -> tuple[Verified, Command[Any], Answer | None]:
-        """Key and signature, the command, and a pure command's answer, from the same reads."""
+        """Key and signature, the command, and a read's answer, from the same reads."""
         services = self._services
         with services.db.consistent_reads():
             verified = services.authenticator.verify(request)
             command = self._registry.get(request.command)
-            if not command.pure:
+            if not command.reads:
                 return verified, command, None
             context = CommandContext(verified.caller, services)
-            return verified, command, command.run(context, request.params)
+            return verified, command, command.read(context, request.params)
 
     async def _read_body(self, receive: Receive, declared: str | None) -> bytes:
         if declared is not None:

@@ -18,7 +18,6 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -29,10 +28,7 @@ from starlette.types import Scope, Send
 from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
 from cdnpanel.protocol.form import read_urlencoded_form
-from cdnpanel.services.viewers import PendingAdmission
 from cdnpanel.store.records import Origin
-from cdnpanel.store.tickets import SessionRequest, Verdict
-from cdnpanel.web.admission import GroupCommit
 from cdnpanel.wiring import Services
 
 __all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]
@@ -46,8 +42,6 @@ HLS_SUFFIX = "/hls"
 _MAX_CALLBACK_BODY = 64 * 1024
 _SECRET_IN_QUERY = re.compile(r"(?i)([?&]secret=)[^&\s\"]*")
 
-RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
-
 
 def mask_secrets(text: str) -> str:
     """``...?secret=abc`` as ``...?secret=***``: hook URLs must never reach a log whole."""
@@ -55,18 +49,12 @@ def mask_secrets(text: str) -> str:
 
 
 class OriginHooks:
-    def __init__(self, services: Services, *, run_blocking: RunBlocking) -> None:
+    def __init__(self, services: Services) -> None:
         self._services = services
-        self._run_blocking = run_blocking
+        self._run = services.db.run
         self._networks = _networks(services.settings.hook_networks)
         self._allowed_hosts: dict[str, bool] = {}
         self._refusals = _RefusalLog()
-        # New ticketed sessions, admitted in groups: one transaction for the sessions of a moment.
-        # An admission costs ~100 µs of store work (a replay claim ~5): batches of 32 keep one
-        # commit, which runs on the event loop on SQLite, to a few milliseconds.
-        self._admissions: GroupCommit[SessionRequest, Verdict] = GroupCommit(
-            services.tickets.admit, run_blocking, max_batch=32
-        )
 
     async def callback(self, request: Request) -> Response:
         """An nginx-rtmp ``on_*`` callback: 2xx lets the publish or play go on."""
@@ -80,16 +68,16 @@ class OriginHooks:
                 raise MalformedRequest("callback body too large")
             form = read_urlencoded_form(body)
             callback = self._services.adapters[origin.kind].parse_callback(event, form)
-            pending = await self._run_blocking(lambda: self._record(origin, callback))
-            if pending is not None:  # a play on a protected application: its ticket decides
-                verdict = await self._admissions.submit(pending.request)
-                self._services.viewers.play_verdict(pending, verdict)
+            if callback.action is Action.PLAY:
+                await self._services.viewers.play_started(origin, callback)
+            else:
+                await self._run(lambda: self._record(origin, callback))
         except CdnpanelError as error:
             log.info("refused %s callback: %s", event[:20], error.message)
             return _refusal(error)
         return _json(200, {"status": "success"})
 
-    def _record(self, origin: Origin, event: CallbackEvent) -> PendingAdmission | None:
+    def _record(self, origin: Origin, event: CallbackEvent) -> None:
         streams, viewers = self._services.streams, self._services.viewers
         if event.action is Action.PUBLISH:
             stream = streams.publish_started(origin, event)
@@ -103,11 +91,8 @@ class OriginHooks:
             )
         elif event.action is Action.PUBLISH_DONE:
             streams.publish_ended(origin, event)
-        elif event.action is Action.PLAY:
-            return viewers.play_started(origin, event)
         elif event.action is Action.PLAY_DONE:
             viewers.play_ended(origin, event)
-        return None
 
     async def hls(self, scope: Scope, send: Send) -> None:
         """nginx ``auth_request`` for a playlist or segment: 204 serves it, 403 refuses it.
@@ -125,14 +110,9 @@ class OriginHooks:
             uri = headers.get(b"x-original-uri", "")
             address = headers.get(b"x-real-ip") or host
             user_agent = headers.get(b"user-agent", "")
-            viewers = self._services.viewers
-            outcome = await self._run_blocking(
-                lambda: viewers.check_hls(origin, uri=uri, address=address, user_agent=user_agent)
+            decision = await self._services.viewers.check_hls(
+                origin, uri=uri, address=address, user_agent=user_agent
             )
-            if isinstance(outcome, PendingAdmission):  # a new ticketed session
-                verdict = await self._admissions.submit(outcome.request)
-                outcome = viewers.hls_verdict(outcome, verdict)
-            decision = outcome
             if not decision.allowed:
                 status, body, reason = 403, _body(decision.reason), decision.reason
                 self._refusals.note(name, address, uri, reason)
@@ -154,7 +134,7 @@ class OriginHooks:
         if not self._from_allowed_network(host):
             raise PermissionDenied(f"hooks are not open to {host}: see CDNPANEL_HOOK_NETWORKS")
         origins = self._services.origins
-        origin: Origin = await self._run_blocking(lambda: origins.authenticate_hook(name, secret))
+        origin: Origin = await self._run(lambda: origins.authenticate_hook(name, secret))
         return origin
 
     def _from_allowed_network(self, host: str) -> bool:
