@@ -6,6 +6,7 @@ that turns them into wire codes. The tree follows what a caller can do about eac
     CdnpanelError
     ├── RequestRejected            the request never reached a command: fix the request
     │   ├── MalformedRequest         body, form or JSON unreadable
+    │   │   └── NoApiHere              no API at this path (HTTP 404)
     │   ├── BodyTooLarge
     │   ├── MethodNotAllowed
     │   ├── TimestampOutOfRange      the client's clock or timestamp unit is wrong
@@ -36,6 +37,7 @@ __all__ = [
     "MalformedSignature",
     "MethodNotAllowed",
     "MissingFields",
+    "NoApiHere",
     "NotFound",
     "OriginUnavailable",
     "PermissionDenied",
@@ -66,6 +68,15 @@ class MalformedRequest(RequestRejected):
     """The body, its form encoding or its JSON cannot be read."""
 
 
+class NoApiHere(MalformedRequest):
+    """The path names no API (the command API is at ``/stable/``)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"No API at {path[:60]}: post commands to /stable/, /dev/ or a version prefix"
+        )
+
+
 class BodyTooLarge(RequestRejected):
     """The body is over the configured limit."""
 
@@ -75,14 +86,19 @@ class BodyTooLarge(RequestRejected):
 
 
 class MethodNotAllowed(RequestRejected):
-    """Only POST reaches the command endpoint."""
+    """Only POST reaches the command endpoint (``takes``: what another path takes)."""
 
-    def __init__(self, method: str) -> None:
-        super().__init__(
-            f"The API takes POST requests only (got {method}): send the request as a form "
-            "field named 'json', or as an application/json body"
-        )
+    def __init__(self, method: str, *, path: str | None = None, takes: str = "POST") -> None:
+        if path is None:
+            message = (
+                f"The API takes POST requests only (got {method[:20]}): send the request as a "
+                "form field named 'json', or as an application/json body"
+            )
+        else:
+            message = f"{path[:60]} takes {takes} only (got {method[:20]})"
+        super().__init__(message)
         self.method = method
+        self.takes = takes
 
 
 class TimestampOutOfRange(RequestRejected):

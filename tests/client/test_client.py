@@ -18,6 +18,8 @@ from cdnpanel.client import (
     ServerError,
     TransportError,
 )
+from cdnpanel.client._errors import APIError, api_error
+from cdnpanel.protocol import codes
 from cdnpanel.protocol.request import parse_request
 from cdnpanel.protocol.signing import verify
 
@@ -85,6 +87,19 @@ def test_failures_raise_typed_errors_with_code_and_message(
         client.call("video.getapps")
     assert caught.value.code == code  # type: ignore[attr-defined]
     assert caught.value.message == "nope"  # type: ignore[attr-defined]
+
+
+# Codes of successful answers (sevu.errorcount's counts), not failures.
+SUCCESS_CODES = {codes.SEVU_FAILED_ATTEMPTS, codes.SEVU_NO_FAILED_ATTEMPTS}
+
+
+@pytest.mark.parametrize(
+    "code", [c for c in codes.CODES if c not in SUCCESS_CODES], ids=lambda c: c.code
+)
+def test_every_failure_code_of_the_protocol_has_its_typed_error(code: codes.Code) -> None:
+    error = api_error({"status": "failure", "code": code.code, "message": "m"})
+    assert type(error) is not APIError, f"{code.code} {code.name} has no typed SDK error"
+    assert (error.code, error.message) == (code.code, "m")
 
 
 def test_connection_failures_and_503_are_retried_with_the_same_body() -> None:

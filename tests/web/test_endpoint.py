@@ -101,6 +101,21 @@ def test_unknown_prefix_is_a_json_404(http: TestClient) -> None:
     response = http.post("/wp-admin/", content=b"json={}")
     assert response.status_code == 404
     assert response.json()["code"] == "0007"
+    assert "/stable/" in response.json()["message"]
+
+
+def test_every_refusal_outside_the_api_is_its_envelope(http: TestClient) -> None:
+    # Paths of several segments (Starlette's routing), a hook's other methods, /health's.
+    deep = http.get("/wp-admin/setup.php")
+    assert deep.status_code == 404
+    assert deep.json()["code"] == "0007" and "/stable/" in deep.json()["message"]
+    hook = http.get("/hooks/origins/o/publish")
+    assert (hook.status_code, hook.json()["code"]) == (405, "0011")
+    assert "takes POST" in hook.json()["message"]
+    health = http.post("/health")
+    assert (health.status_code, health.json()["code"]) == (405, "0011")
+    assert health.json()["message"] == "/health takes GET or HEAD only (got POST)"
+    assert health.headers["allow"] == "GET, HEAD"
 
 
 TICKET = {"app": "demo-origin", "video": "cam1", "pass": "s3cret-1234"}

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdnpanel.protocol import codes
+
 __all__ = [
     "APIError",
     "AccessDeniedError",
@@ -102,23 +104,28 @@ class OriginError(APIError):
 
 
 _ERROR_FOR_CODE: dict[str, type[APIError]] = {
-    "0000": UnknownCommandError,
-    "0001": AuthenticationError,
-    "0002": TimestampError,
-    "0003": AuthenticationError,
-    "0004": ServerError,
-    "0005": AccessDeniedError,
-    "0006": InvalidRequestError,
-    "0007": InvalidRequestError,
-    "0008": InvalidRequestError,
-    "0009": ReplayError,
-    "0010": NotFoundError,
-    "0011": InvalidRequestError,
-    "0012": InvalidRequestError,
-    "0013": ServerError,
-    "0014": ConflictError,
-    "0015": OriginError,
+    code.code: error
+    for code, error in (
+        (codes.UNRECOGNIZED_COMMAND, UnknownCommandError),
+        (codes.AUTHORIZATION_FAILED, AuthenticationError),
+        (codes.TIMESTAMP_OUT_OF_RANGE, TimestampError),
+        (codes.MALFORMED_SIGNATURE, AuthenticationError),
+        (codes.UNEXPECTED_ERROR, ServerError),
+        (codes.UNAUTHORIZED_ACCESS, AccessDeniedError),
+        (codes.REQUIRED_FIELDS_MISSING, InvalidRequestError),
+        (codes.MALFORMED_REQUEST, InvalidRequestError),
+        (codes.INVALID_PARAMETER, InvalidRequestError),
+        (codes.REPLAYED_REQUEST, ReplayError),
+        (codes.NOT_FOUND, NotFoundError),
+        (codes.METHOD_NOT_ALLOWED, InvalidRequestError),
+        (codes.BODY_TOO_LARGE, InvalidRequestError),
+        (codes.SERVICE_UNAVAILABLE, ServerError),
+        (codes.CONFLICT, ConflictError),
+        (codes.ORIGIN_UNAVAILABLE, OriginError),
+    )
 }
+"""Every failure code of ``protocol.codes`` (tests/client/test_client.py checks them all); the
+SEVU counts (2050, 2051) are codes of successful answers."""
 
 
 def api_error(response: dict[str, Any]) -> APIError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StrictInt, StrictStr
@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, StrictInt, StrictStr
 from cdnpanel.commands.params import WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import InvalidParameter
+from cdnpanel.protocol import codes
 from cdnpanel.services.ticket_rules import normalise_address
 from cdnpanel.store.records import Ticket
 
@@ -154,11 +155,8 @@ def errorcount(context: CommandContext, params: ErrorCountParams) -> Answer:
         seek=params.seek,
     )
     # The seed page answers 2051 "found" or 2050 "none found" as an int code, on success.
-    if count:
-        message, code = "ScaleEngine Virtual Usher unsuccessful tickets attempts found", 2051
-    else:
-        message, code = "ScaleEngine Virtual Usher no unsuccessful tickets attempts found", 2050
-    return Answer(message, {"code": code, "error_count": count})
+    found = codes.SEVU_FAILED_ATTEMPTS if count else codes.SEVU_NO_FAILED_ATTEMPTS
+    return Answer(found.title, {"code": int(found.code), "error_count": count})
 
 
 def _ticket_fields(ticket: Ticket, *, password: str | None) -> dict[str, Any]:
@@ -179,7 +177,7 @@ def _ticket_fields(ticket: Ticket, *, password: str | None) -> dict[str, Any]:
 def _date(timestamp: int | None) -> str:
     if not timestamp:
         return NEVER
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
 
 COMMANDS = (request, status, revoke, errorcount)

@@ -9,7 +9,7 @@ import orjson
 
 from cdnpanel.errors import CdnpanelError, TimestampOutOfRange
 from cdnpanel.protocol.codes import Code
-from cdnpanel.protocol.errors import code_for
+from cdnpanel.protocol.errors import code_for, http_status_for
 
 __all__ = [
     "encode_body",
@@ -70,7 +70,13 @@ def failure_members(error: BaseException) -> tuple[Code, dict[str, Any]]:
     return code, members
 
 
+def failure(error: BaseException) -> tuple[int, dict[str, Any]]:
+    """HTTP status and body members for an error."""
+    code, members = failure_members(error)
+    return http_status_for(error, code), members
+
+
 def encode_failure(error: BaseException, *, elapsed: float) -> tuple[int, bytes]:
     """HTTP status and body for an error."""
-    code, members = failure_members(error)
-    return code.http_status, encode_body(members, elapsed=elapsed)
+    status, members = failure(error)
+    return status, encode_body(members, elapsed=elapsed)

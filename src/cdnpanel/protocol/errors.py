@@ -1,4 +1,5 @@
-"""The one table that maps cdnpanel's errors to wire codes."""
+"""The one table that maps cdnpanel's errors to wire codes, and the HTTP statuses that differ
+from their code's (``Code.http_status``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from cdnpanel import errors
 from cdnpanel.protocol import codes
 from cdnpanel.protocol.codes import Code
 
-__all__ = ["code_for"]
+__all__ = ["code_for", "http_status_for"]
 
 _CODE_FOR_ERROR: dict[type[BaseException], Code] = {
     errors.MalformedRequest: codes.MALFORMED_REQUEST,
@@ -25,6 +26,15 @@ _CODE_FOR_ERROR: dict[type[BaseException], Code] = {
     errors.StoreUnavailable: codes.SERVICE_UNAVAILABLE,
     errors.OriginUnavailable: codes.ORIGIN_UNAVAILABLE,
 }
+
+
+# The same code, another HTTP status: a path with no API is malformed (0007) and not found.
+_STATUS_FOR_ERROR: dict[type[BaseException], int] = {errors.NoApiHere: 404}
+
+
+def http_status_for(error: BaseException, code: Code) -> int:
+    """The HTTP status of an error's answer: its code's, unless the error's class differs."""
+    return _STATUS_FOR_ERROR.get(type(error), code.http_status)
 
 
 def code_for(error: BaseException) -> Code:

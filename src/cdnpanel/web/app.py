@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,6 +18,8 @@ from starlette.routing import Route
 
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
+from cdnpanel.errors import CdnpanelError, MalformedRequest, MethodNotAllowed, NoApiHere
+from cdnpanel.protocol import envelope
 from cdnpanel.web.asgi import CdnpanelApp
 from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks
@@ -32,14 +33,20 @@ NONCE_SWEEP_SECONDS = 30.0
 SESSION_SWEEP_SECONDS = 1.0
 
 
-def _json_http_error(_request: Request, exc: Exception) -> Response:
+def _json_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's refusals (no route, a route's other methods) in the API's envelope."""
     assert isinstance(exc, HTTPException)
-    body = {
-        "status": "failure",
-        "code": "0007",
-        "message": f"{exc.detail}: the API is POST /stable/",
-    }
-    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
+    error: CdnpanelError
+    if exc.status_code == 404:
+        error = NoApiHere(request.url.path)
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(request.method, path=request.url.path, takes="POST")
+    else:
+        error = MalformedRequest(str(exc.detail))
+    status, body = envelope.encode_failure(error, elapsed=0.0)
+    if isinstance(error, MalformedRequest) and not isinstance(error, NoApiHere):
+        status = exc.status_code  # what Starlette refused, as it said
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def create_app(

@@ -21,6 +21,8 @@ import logging
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cdnpanel.errors import MethodNotAllowed
+from cdnpanel.protocol.envelope import encode_failure
 from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.web.hooks import HLS_SUFFIX, HOOK_PREFIX, OriginHooks, mask_secrets
 
@@ -33,9 +35,6 @@ _HEALTH_HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(_HEALTH_BODY)).encode()),
 ]
-_NOT_ALLOWED = orjson.dumps(
-    {"status": "failure", "code": "0011", "message": "GET /health only takes GET or HEAD"}
-)
 
 
 class CdnpanelApp:
@@ -79,8 +78,10 @@ async def _health(scope: Scope, _receive: Receive, send: Send) -> None:
     method = scope["method"]
     if method not in ("GET", "HEAD"):
         headers = [(b"content-type", b"application/json"), (b"allow", b"GET, HEAD")]
-        await send({"type": "http.response.start", "status": 405, "headers": headers})
-        await send({"type": "http.response.body", "body": _NOT_ALLOWED})
+        refusal = MethodNotAllowed(method, path="/health", takes="GET or HEAD")
+        status, body = encode_failure(refusal, elapsed=0.0)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
         return
     await send({"type": "http.response.start", "status": 200, "headers": _HEALTH_HEADERS})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else _HEALTH_BODY})

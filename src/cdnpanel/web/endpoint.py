@@ -21,7 +21,13 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from cdnpanel.commands.registry import Answer, Command, CommandContext, Registry
-from cdnpanel.errors import BodyTooLarge, CdnpanelError, MalformedRequest, MethodNotAllowed
+from cdnpanel.errors import (
+    BodyTooLarge,
+    CdnpanelError,
+    MalformedRequest,
+    MethodNotAllowed,
+    NoApiHere,
+)
 from cdnpanel.protocol import envelope, form
 from cdnpanel.protocol.request import SignedRequest, parse_request
 from cdnpanel.services.authentication import Verified
@@ -56,13 +62,7 @@ class CommandEndpoint:
         prefix = scope["path"].strip("/")
         try:
             if prefix and not API_PREFIX.fullmatch(prefix):
-                status, payload = self._failure(
-                    MalformedRequest(
-                        f"No API at /{prefix[:40]}/: post to /stable/, /dev/ or a version prefix"
-                    ),
-                    started,
-                )
-                status = 404
+                status, payload = self._failure(NoApiHere(f"/{prefix}/"), started)
             elif scope["method"] != "POST":
                 status, payload = self._failure(MethodNotAllowed(scope["method"]), started)
                 headers = _ALLOW_POST_HEADERS
@@ -120,8 +120,7 @@ class CommandEndpoint:
         except Exception as exc:
             if not isinstance(exc, CdnpanelError):
                 log.error("unexpected error handling a command", exc_info=exc)
-            code, members = envelope.failure_members(exc)
-            return FirstAnswer(code.http_status, members)
+            return FirstAnswer(*envelope.failure(exc))
         return FirstAnswer(200, envelope.success_body(answer.message, answer.members))
 
     def _verify(self, request: SignedRequest) -> tuple[Verified, Command[Any], Answer | None]:
