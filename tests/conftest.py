@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from cdnpanel.config import Settings
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import CallbackEvent
 from cdnpanel.origins.nginx_rtmp import parse_callback
 from cdnpanel.services.accounts import IssuedKey
@@ -157,12 +158,20 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def services_factory(database_url: str, clock: FrozenClock) -> Iterator[Callable[..., Services]]:
-    """Returns ``make(adapters=None, **settings)``: services on the test database."""
+    """Returns ``make(adapters=None, freshness=None, **settings)``: services on the test
+    database (each a process of its own, as far as caches go)."""
     built: list[Services] = []
 
-    def make(adapters: dict[str, Any] | None = None, **settings: object) -> Services:
+    def make(
+        adapters: dict[str, Any] | None = None,
+        freshness: Freshness | None = None,
+        **settings: object,
+    ) -> Services:
         services = build_services(
-            Settings(database_url=database_url, **settings), clock=clock, adapters=adapters
+            Settings(database_url=database_url, **settings),
+            clock=clock,
+            adapters=adapters,
+            freshness=freshness or DEFAULT_FRESHNESS,
         )
         built.append(services)
         return services

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -11,6 +11,7 @@ import httpx
 from cdnpanel.commands import sevu, stream, usage, video, vsn
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import OriginAdapter
 from cdnpanel.origins.nginx_rtmp import NginxRtmp
 from cdnpanel.services._clock import Clock, SystemTokens, TokenSource
@@ -80,9 +81,16 @@ def build_services(
     tokens: TokenSource | None = None,
     migrate: bool = True,
     adapters: dict[str, OriginAdapter] | None = None,
+    freshness: Freshness = DEFAULT_FRESHNESS,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Services:
-    """Everything a server, a CLI command or a test needs, on the configured database."""
-    db = Database(settings.database_url)
+    """Everything a server, a CLI command or a test needs, on the configured database.
+
+    ``clock`` is the wall clock (seconds since the epoch) everything is dated and cached by;
+    ``monotonic`` measures the store's intervals; ``freshness`` bounds every cache."""
+    db = Database(
+        settings.database_url, others_check_interval=freshness.others_commits, monotonic=monotonic
+    )
     if migrate:
         upgrade(db)
     tokens = tokens or SystemTokens()
@@ -91,7 +99,9 @@ def build_services(
     origins = OriginStore(db)
     streams = StreamStore(db)
     viewers = ViewerStore(db)
-    tickets = TicketService(TicketStore(db, viewers), applications, run=db.run, clock=clock)
+    tickets = TicketService(
+        TicketStore(db, viewers), applications, run=db.run, clock=clock, freshness=freshness
+    )
     # Origins answer on loopback or a private network: never through an environment proxy.
     origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)
     adapters = adapters if adapters is not None else build_adapters(origin_http)
@@ -114,11 +124,15 @@ def build_services(
             strict=settings.replays == "strict",
             wait=settings.replay_wait,
         ),
-        origins=OriginService(origins, applications, clock=clock, tokens=tokens),
+        origins=OriginService(
+            origins, applications, clock=clock, tokens=tokens, freshness=freshness
+        ),
         streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
         tickets=tickets,
-        usage=UsageService(UsageStore(db), applications, clock=clock),
-        viewers=ViewerService(viewers, applications, tickets, streams, run=db.run, clock=clock),
+        usage=UsageService(UsageStore(db), applications, clock=clock, freshness=freshness),
+        viewers=ViewerService(
+            viewers, applications, tickets, streams, run=db.run, clock=clock, freshness=freshness
+        ),
         reconciler=Reconciler(
             origins,
             applications,
@@ -128,6 +142,7 @@ def build_services(
             clock=clock,
             interval=settings.reconcile_interval,
             lost_after=settings.origin_lost_after,
+            freshness=freshness,
         ),
         adapters=adapters,
         origin_http=origin_http,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from cdnpanel.services.viewers import SEGMENT_CACHE_SECONDS
+from cdnpanel.freshness import DEFAULT_FRESHNESS
 from tests.integration.conftest import (
     HLS_FRAGMENT,
     ORIGIN_LOST_AFTER,
@@ -62,7 +62,7 @@ def test_live_stream_viewers_and_close(stack: Stack, ffmpeg: Ffmpeg) -> None:
         lambda: stack.viewers() == 0,
         # Three segments, plus (for sessions opened before the stream's segment duration was
         # read) a reconcile round and the checks' cache of it.
-        timeout=3 * HLS_FRAGMENT + RECONCILE_EVERY + SEGMENT_CACHE_SECONDS + 4,
+        timeout=3 * HLS_FRAGMENT + RECONCILE_EVERY + DEFAULT_FRESHNESS.segment_durations + 4,
         what="the count to fall within the HLS window",
     )
 

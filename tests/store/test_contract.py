@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from cdnpanel.errors import Conflict
-from cdnpanel.store import database as database_module
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
@@ -311,9 +310,9 @@ async def test_cached_reads_see_this_process_commits_at_once_but_for_replay_clai
 
 
 def test_cached_reads_stay_right_past_the_cache_bound(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db_factory: Callable[..., Database],
 ) -> None:
-    monkeypatch.setattr(database_module, "READ_CACHE_SIZE", 2)
+    db = db_factory(read_cache_size=2)
     account = AccountStore(db).create(name="a", cdn_id=None, now=1)
     keys = KeyStore(db)
     for i in range(5):

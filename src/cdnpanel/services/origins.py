@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from cdnpanel.errors import InvalidParameter, NotFound, PermissionDenied
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock, TokenSource
 from cdnpanel.store.applications import ApplicationStore
@@ -47,14 +48,14 @@ class OriginService:
         *,
         clock: Clock,
         tokens: TokenSource,
-        cache_seconds: float = 5.0,
+        freshness: Freshness = DEFAULT_FRESHNESS,
     ) -> None:
         self._origins = origins
         self._applications = applications
         self._clock = clock
         self._tokens = tokens
         self._by_name: TtlCache[str, Origin | None] = TtlCache(
-            origins.get_by_name, ttl=cache_seconds, clock=clock
+            origins.get_by_name, ttl=freshness.origins, clock=clock
         )
 
     def add(

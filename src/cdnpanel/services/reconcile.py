@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cdnpanel.errors import Conflict, OriginUnavailable
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import ClientSnapshot, OriginAdapter, OriginSnapshot
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.streams import EndReason
-from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS, SEGMENT_CACHE_SECONDS, session_window
+from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS, session_window
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.records import Application, Origin, Stream
@@ -37,9 +38,9 @@ log = logging.getLogger("cdnpanel.reconcile")
 
 # Playlists read per origin and round (one HTTP request each, in the reconciler's thread).
 SEGMENT_READS_PER_ROUND = 50
-# For how long after a stream's segment duration is learnt its sessions are capped each round:
-# the checks' cache, and the session writes queued meanwhile, may still carry the old news.
-RECAP_SECONDS = SEGMENT_CACHE_SECONDS + 3.0
+# For how long after a stream's segment duration is learnt its sessions are capped each round,
+# beyond the checks' cache of it: the session writes queued meanwhile may carry the old news.
+RECAP_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,10 @@ class Reconciler:
         interval: float,
         lost_after: float,
         grace: float = 5.0,
+        freshness: Freshness = DEFAULT_FRESHNESS,
     ) -> None:
+        """``freshness.segment_durations``: how long HLS checks may go on with a stream's
+        segment duration as it was (their cache of it)."""
         self._origins = origins
         self._applications = applications
         self._streams = streams
@@ -76,6 +80,7 @@ class Reconciler:
         self._lost_after = lost_after
         self._grace = grace
         self._segments_learnt: dict[int, float] = {}  # stream id: when its duration was read
+        self._segment_cache = freshness.segment_durations
 
     def run_once(self) -> list[ReconcileReport]:
         """Reconcile every origin whose lease this caller wins."""
@@ -214,7 +219,7 @@ class Reconciler:
             learnt_at = self._segments_learnt.get(stream.id)
             if learnt_at is not None and stream.hls_segment_seconds is not None:
                 self._cap_sessions(origin, stream, stream.hls_segment_seconds)
-                if now - learnt_at > RECAP_SECONDS:
+                if now - learnt_at > self._segment_cache + RECAP_SECONDS:
                     del self._segments_learnt[stream.id]
         adapter = self._adapters[origin.kind]
         for stream in unknown[:SEGMENT_READS_PER_ROUND]:
@@ -238,13 +243,13 @@ class Reconciler:
         """Sessions opened before the stream's segment duration was known were given the window
         of an unknown stream: from now on they get the stream's own, as if seen just now (a
         running viewer's next request, once the checks' cache has the news, writes its session
-        again). Done again in the rounds of ``RECAP_SECONDS`` after, for the sessions the checks
-        wrote meanwhile on the news they had cached."""
+        again). Done again in the rounds of the checks' cache time plus ``RECAP_SECONDS`` after,
+        for the sessions the checks wrote meanwhile on the news they had cached."""
         window = session_window(seconds, origin.hls_fragment)
         self._viewers.cap_hls_expiry(
             origin_id=origin.id,
             stream=StreamKey(stream.application_id, stream.inst, stream.name),
-            until=int(self._clock() + window + SEGMENT_CACHE_SECONDS),
+            until=int(self._clock() + window + self._segment_cache),
         )
 
     def _drop_players_of_stale_tickets(self, origin: Origin, now: int) -> int:

@@ -26,6 +26,8 @@ __all__ = [
     "Reason",
     "TicketRules",
     "bind_address",
+    "decode_bindings",
+    "encode_bindings",
     "hash_pass",
     "new_ticket_key",
     "normalise_address",

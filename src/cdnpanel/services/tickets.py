@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdnpanel.errors import Conflict, InvalidParameter, NotFound
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.ticket_rules import (
@@ -20,6 +21,7 @@ from cdnpanel.services.ticket_rules import (
     Patterns,
     TicketRules,
     decode_bindings,
+    encode_bindings,
     hash_pass,
     new_ticket_key,
     parse_expiry,
@@ -58,15 +60,16 @@ class TicketService:
         *,
         run: StoreRun,
         clock: Clock,
-        cache_seconds: float = 1.0,
+        freshness: Freshness = DEFAULT_FRESHNESS,
     ) -> None:
-        """``run`` does store work from async code (``Database.run``)."""
+        """``run`` does store work from async code (``Database.run``); ``freshness`` bounds
+        the cache of ticket rules."""
         self._tickets = tickets
         self._run = run
         self._applications = applications
         self._clock = clock
         self._rules: TtlCache[str, TicketRules | None] = TtlCache(
-            self._load_rules, ttl=cache_seconds, clock=clock
+            self._load_rules, ttl=freshness.ticket_rules, clock=clock
         )
 
     # -- commands ---------------------------------------------------------------------------
@@ -226,7 +229,7 @@ class TicketService:
         )
         if refusal is not None or not new_session:
             return refusal, ticket.ip_bound
-        return None, "|".join(rules.bind(request.address))
+        return None, encode_bindings(rules.bind(request.address))
 
     # -- internals ------------------------------------------------------------------------------
 

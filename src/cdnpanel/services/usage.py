@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cdnpanel.errors import InvalidParameter, NotFound
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.ingest.job import IngestJob, Progress
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
@@ -126,13 +127,13 @@ class UsageService:
         applications: ApplicationStore,
         *,
         clock: Clock = time.time,
-        cache_seconds: float = 5.0,
+        freshness: Freshness = DEFAULT_FRESHNESS,
     ) -> None:
         self._usage = usage
         self._applications = applications
         self._clock = clock
         self._server_names: TtlCache[int, dict[int, str]] = TtlCache(
-            self._load_server_names, ttl=cache_seconds, clock=clock
+            self._load_server_names, ttl=freshness.server_names, clock=clock
         )
 
     def _today(self) -> date:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cdnpanel.errors import PermissionDenied
+from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import CallbackEvent
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
@@ -38,7 +39,6 @@ from cdnpanel.store.viewers import HLS, RTMP, HlsTouch, StreamKey, ViewerStore
 
 __all__ = [
     "MAX_SEGMENT_SECONDS",
-    "SEGMENT_CACHE_SECONDS",
     "SESSION_SEGMENTS",
     "UNKNOWN_SEGMENT_SECONDS",
     "HlsDecision",
@@ -56,8 +56,6 @@ UNKNOWN_SEGMENT_SECONDS = 10
 # A playlist declaring more than this is taken as this: a session must not outlive its viewer
 # by hours because a playlist says so.
 MAX_SEGMENT_SECONDS = 60
-# How long a check may go on with a stream's segment duration as it was (its cache).
-SEGMENT_CACHE_SECONDS = 2.0
 
 
 def session_window(segment_seconds: int | None, hls_fragment: int) -> int:
@@ -137,21 +135,22 @@ class ViewerService:
         *,
         run: StoreRun,
         clock: Clock,
-        cache_seconds: float = 2.0,
+        freshness: Freshness = DEFAULT_FRESHNESS,
     ) -> None:
-        """``run`` does store work from async code (``Database.run``)."""
+        """``run`` does store work from async code (``Database.run``); ``freshness`` bounds
+        the caches of applications and segment durations."""
         self._viewers = viewers
         self._run = run
         self._applications = applications
         self._tickets = tickets
         self._clock = clock
         self._apps: TtlCache[str, Application | None] = TtlCache(
-            applications.get_by_name, ttl=cache_seconds, clock=clock
+            applications.get_by_name, ttl=freshness.applications, clock=clock
         )
         # Each live stream's HLS segment duration, once the reconciler has read it.
         self._segments: TtlCache[tuple[int, StreamKey], int | None] = TtlCache(
             lambda key: streams.segment_seconds(origin_id=key[0], stream=key[1]),
-            ttl=SEGMENT_CACHE_SECONDS,
+            ttl=freshness.segment_durations,
             clock=clock,
         )
         # In-memory session book: when each HLS session was last queued for writing (it is

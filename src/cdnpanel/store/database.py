@@ -54,12 +54,14 @@ class Database:
         echo: bool = False,
         others_check_interval: float = OTHERS_CHECK_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
+        read_cache_size: int = READ_CACHE_SIZE,
     ) -> None:
         """``others_check_interval`` and ``monotonic`` (a clock of seconds that only moves
         forward) say how often cached reads look at other processes' commits; see
-        ``_cache_version``."""
+        ``_cache_version``. ``read_cache_size``: cached values a thread keeps at most."""
         self.url = make_url(url)
         self._others_check_interval = others_check_interval
+        self._read_cache_size = read_cache_size
         self._monotonic = monotonic
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = self._create_engine(echo)
@@ -182,7 +184,7 @@ class Database:
         with _translate_store_errors():
             pooled = self.engine.raw_connection()
         pooled.detach()  # the thread owns it; it does not take a place in the pool
-        reader = _Reader(pooled.dbapi_connection, self._cache_version)
+        reader = _Reader(pooled.dbapi_connection, self._cache_version, self._read_cache_size)
         self._readers.reader = reader
         with self._reader_lock:
             self._reader_connections.append(reader.connection)
@@ -242,10 +244,21 @@ class _Reader:
     why it is made once a millisecond rather than once a request.
     """
 
-    __slots__ = ("_values", "_version", "_version_now", "checked_in_scope", "connection", "scopes")
+    __slots__ = (
+        "_limit",
+        "_values",
+        "_version",
+        "_version_now",
+        "checked_in_scope",
+        "connection",
+        "scopes",
+    )
 
-    def __init__(self, connection: Any, version: Callable[[], tuple[int | None, int]]) -> None:
+    def __init__(
+        self, connection: Any, version: Callable[[], tuple[int | None, int]], limit: int
+    ) -> None:
         self.connection = connection
+        self._limit = limit
         self._version_now = version
         self._values: dict[tuple[CachedRead[Any], tuple[Any, ...]], Any] = {}
         self._version: tuple[int | None, int] | None = None
@@ -275,7 +288,7 @@ class _Reader:
             value: T = self._values[key]
         except KeyError:
             value = read.build(read.prepared.run(self.connection, dialect, params))
-            if len(self._values) >= READ_CACHE_SIZE:  # many distinct reads between two commits
+            if len(self._values) >= self._limit:  # many distinct reads between two commits
                 self._values.clear()
             self._values[key] = value
         return value

@@ -18,7 +18,7 @@ import ipaddress
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Callable
 
 import orjson
 from starlette.requests import Request
@@ -27,6 +27,7 @@ from starlette.types import Scope, Send
 
 from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
+from cdnpanel.protocol import envelope
 from cdnpanel.protocol.form import read_urlencoded_form
 from cdnpanel.store.records import Origin
 from cdnpanel.wiring import Services
@@ -49,12 +50,15 @@ def mask_secrets(text: str) -> str:
 
 
 class OriginHooks:
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self, services: Services, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """``monotonic``: the clock the refusal log's intervals are measured on."""
         self._services = services
         self._run = services.db.run
         self._networks = _networks(services.settings.hook_networks)
         self._allowed_hosts: dict[str, bool] = {}
-        self._refusals = _RefusalLog()
+        self._refusals = _RefusalLog(monotonic=monotonic)
 
     async def callback(self, request: Request) -> Response:
         """An nginx-rtmp ``on_*`` callback: 2xx lets the publish or play go on."""
@@ -75,7 +79,7 @@ class OriginHooks:
         except CdnpanelError as error:
             log.info("refused %s callback: %s", event[:20], error.message)
             return _refusal(error)
-        return _json(200, {"status": "success"})
+        return Response(_ADMITTED, media_type="application/json")
 
     def _record(self, origin: Origin, event: CallbackEvent) -> None:
         streams, viewers = self._services.streams, self._services.viewers
@@ -114,13 +118,14 @@ class OriginHooks:
                 origin, uri=uri, address=address, user_agent=user_agent
             )
             if not decision.allowed:
-                status, body, reason = 403, _body(decision.reason), decision.reason
+                reason = decision.reason
+                status, body = 403, _body(PermissionDenied(reason))
                 self._refusals.note(name, address, uri, reason)
         except CdnpanelError as error:
-            status, body, reason = _refusal_status(error), _body(error.message), error.message
-        except Exception:  # refuse, never a traceback to nginx (it would answer 500 anyway)
+            status, body, reason = _refusal_status(error), _body(error), error.message
+        except Exception as error:  # refuse, never a traceback to nginx (it would answer 500)
             log.exception("HLS check failed")
-            status, body = 503, _body("cdnpanel failed to check this request; see its log")
+            status, body = 503, _body(error)
         response_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -171,15 +176,22 @@ class _RefusalLog:
     ``every`` seconds: a refused player retries its playlist many times a second. The path is
     logged without its query, which carries the ticket's password."""
 
-    def __init__(self, every: float = REFUSAL_LOG_SECONDS, *, limit: int = 10_000) -> None:
+    def __init__(
+        self,
+        every: float = REFUSAL_LOG_SECONDS,
+        *,
+        limit: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._every = every
+        self._monotonic = monotonic
         self._limit = limit
         self._next: dict[tuple[str, str, str, str], float] = {}
 
     def note(self, origin: str, address: str, uri: str, reason: str) -> None:
         path = uri.split("?", 1)[0][:200]
         key = (origin, address, path, reason)
-        now = time.monotonic()
+        now = self._monotonic()
         if self._next.get(key, 0.0) > now:
             return
         if len(self._next) >= self._limit:  # bounded: forget what may be logged again anyway
@@ -195,8 +207,9 @@ def _header_value(reason: str) -> bytes:
     return "".join(c if " " <= c <= "~" else "?" for c in reason[:200]).encode("ascii")
 
 
-def _body(message: str) -> bytes:
-    return orjson.dumps({"status": "failure", "message": message})
+def _body(error: BaseException) -> bytes:
+    """The API's failure envelope (code and message) for the media server's error log."""
+    return orjson.dumps(envelope.failure_members(error)[1])
 
 
 def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -216,8 +229,7 @@ def _refusal_status(error: CdnpanelError) -> int:
 
 
 def _refusal(error: CdnpanelError) -> Response:
-    return _json(_refusal_status(error), {"status": "failure", "message": error.message})
+    return Response(_body(error), status_code=_refusal_status(error), media_type="application/json")
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+_ADMITTED = orjson.dumps({"status": "success"})
