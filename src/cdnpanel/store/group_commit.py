@@ -87,15 +87,22 @@ class GroupCommit:
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary()
         )
+        # The queue of the loop that submitted last (a server has one loop: no lookup).
+        self._last: tuple[asyncio.AbstractEventLoop, _Queue] | None = None
         self.transactions = 0  # committed or not; for tests and benchmarks
         self.largest = 0  # the most writes one transaction has held
 
     async def submit(self, kind: WriteKind[T, R], item: T) -> R:
         """The write's result, once the transaction that made it has committed."""
         loop = asyncio.get_running_loop()
-        queue = self._queues.get(loop)
-        if queue is None:
-            queue = self._queues[loop] = _Queue()
+        last = self._last
+        if last is not None and last[0] is loop:
+            queue = last[1]
+        else:
+            found = self._queues.get(loop)
+            queue = found if found is not None else _Queue()
+            self._queues[loop] = queue
+            self._last = (loop, queue)
         future: asyncio.Future[R] = loop.create_future()
         queue.waiting.append((kind, item, future))
         if queue.committer is None:

@@ -46,11 +46,15 @@ def _where(nonce: Nonce) -> dict[str, Any]:
     }
 
 
-_RECORD_ANSWER = update(request_nonces).where(_WHERE_NONCE).values(answer=bindparam("answer"))
+_RECORD_ANSWER = Prepared(
+    update(request_nonces).where(_WHERE_NONCE).values(answer=bindparam("answer"))
+)
 
 
 def _record_answers_in(conn: Connection, answers: Sequence[tuple[Nonce, bytes]]) -> list[None]:
-    conn.execute(_RECORD_ANSWER, [_where(nonce) | {"answer": answer} for nonce, answer in answers])
+    _RECORD_ANSWER.rowcount_many(
+        conn, [_where(nonce) | {"answer": answer} for nonce, answer in answers]
+    )
     return [None] * len(answers)
 
 

@@ -257,8 +257,10 @@ class TicketStore:
                 }
             )
         )
+        # Tickets, sessions and attempts: no CachedRead reads them (the usher's ticket cache
+        # is its own, time-bounded), so the cached reads of the signed path stay valid.
         self._admissions: WriteKind[tuple[SessionRequest, Judge], Verdict] = WriteKind(
-            "ticket admissions", self._admit_in, cost=ADMISSION_COST
+            "ticket admissions", self._admit_in, cost=ADMISSION_COST, keeps_cached_reads=True
         )
 
     def pass_key(self) -> bytes:
@@ -498,4 +500,6 @@ def _add_in(conn: Connection, news: Sequence[NewTicket]) -> list[int]:
     return ids
 
 
-_NEW_TICKETS: WriteKind[NewTicket, int] = WriteKind("new tickets", _add_in)
+_NEW_TICKETS: WriteKind[NewTicket, int] = WriteKind(
+    "new tickets", _add_in, keeps_cached_reads=True  # no CachedRead reads tickets
+)
