@@ -22,7 +22,7 @@ import httpx
 
 from cdnpanel.config import Settings
 from cdnpanel.protocol.signing import attach_signature, encode_php_json, sign
-from cdnpanel.store.records import Account
+from cdnpanel.records import Account
 from cdnpanel.wiring import Services, build_services
 
 HERE = Path(__file__).resolve().parent

@@ -39,8 +39,8 @@ from _harness import (
 )
 
 from cdnpanel.commands.registry import CommandContext
+from cdnpanel.records import HlsTouch, StreamKey
 from cdnpanel.services.authentication import Caller
-from cdnpanel.store.viewers import HlsTouch, StreamKey
 from cdnpanel.wiring import Services, build_registry
 
 HLS_LUA = HERE / "hls_checks.lua"
@@ -77,7 +77,7 @@ def viewercount_in_process(services: Services, calls: int = 2000) -> float:
     """p99 in ms of the command itself (parameters, application, counters), no HTTP."""
     account = services.accounts.get_account(158)
     command = build_registry().get("vsn.viewercount")
-    context = CommandContext(Caller(account.id, 158, 0), services)
+    context = CommandContext(Caller(account.id, 158, 0), services.commands)
     times = []
     for i in range(calls):
         params = {"app": "demo-origin", "url": f"cam{i % 1000}" if i % 2 else ["cam1", "_root_"]}

@@ -39,7 +39,7 @@ from _harness import (
     wrk,
 )
 
-from cdnpanel.store.tickets import Attempt
+from cdnpanel.records import Attempt
 from cdnpanel.wiring import Services
 
 USHER_LUA = HERE / "usher_checks.lua"

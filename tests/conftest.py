@@ -25,10 +25,10 @@ from cdnpanel.config import Settings
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import CallbackEvent
 from cdnpanel.origins.nginx_rtmp import parse_callback
+from cdnpanel.records import Account, Origin
 from cdnpanel.services.accounts import IssuedKey
 from cdnpanel.store.database import Database
 from cdnpanel.store.migrate import upgrade
-from cdnpanel.store.records import Account, Origin
 from cdnpanel.wiring import Services, build_services
 
 POSTGRES_ADMIN_URL = os.environ.get(

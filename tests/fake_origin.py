@@ -17,7 +17,7 @@ from cdnpanel.origins.adapter import (
     StreamSnapshot,
 )
 from cdnpanel.origins.nginx_rtmp import parse_callback
-from cdnpanel.store.records import Origin
+from cdnpanel.records import Origin
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from cdnpanel.commands import sevu, stream, usage, video, vsn
-from cdnpanel.commands.registry import Registry
+from cdnpanel.commands.registry import CommandServices, Registry
 from cdnpanel.config import Settings
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import OriginAdapter
@@ -56,6 +56,17 @@ class Services:
     reconciler: Reconciler
     adapters: Mapping[str, OriginAdapter]
     origin_http: httpx.Client
+
+    @property
+    def commands(self) -> CommandServices:
+        """The narrow set of services commands are given."""
+        return CommandServices(
+            applications=self.applications,
+            streams=self.streams,
+            tickets=self.tickets,
+            usage=self.usage,
+            viewers=self.viewers,
+        )
 
     def close(self) -> None:
         self.origin_http.close()

@@ -170,7 +170,7 @@ async def test_reads_never_write(
     monkeypatch.setattr(services.db, "submit", no_writes)
     for name, params in READ_CALLS.items():
         params = {k: ticket.key if v == "<ticket>" else v for k, v in params.items()}
-        answer = registry.get(name).read(CommandContext(caller, services), params)
+        answer = registry.get(name).read(CommandContext(caller, services.commands), params)
         assert answer.message, name
 
 

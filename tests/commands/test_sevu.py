@@ -123,6 +123,19 @@ def test_bad_requests_are_refused_and_store_nothing(
     assert stored_tickets(origin_world) == 0
 
 
+@pytest.mark.parametrize("command", ["sevu.status", "sevu.revoke", "sevu.request"])
+def test_text_with_a_nul_is_refused_by_name(call: CallCommand, command: str) -> None:
+    # PostgreSQL's text cannot hold a NUL: refused before it reaches the store, on both.
+    params = (
+        {"key": "a\x00b"}
+        if command != "sevu.request"
+        else {"app": "demo-origin", "video": "cam\x00", "pass": "p"}
+    )
+    answer = call(command, **params)
+    assert (answer["code"], answer["param"]) == ("0008", "key" if "key" in params else "video")
+    assert "NUL" in answer["message"]
+
+
 def test_status_and_revoke(origin_world: OriginWorld, call: CallCommand) -> None:
     key = request(call, uses=3)["ticket"]["key"]
     status = call("sevu.status", key=key)

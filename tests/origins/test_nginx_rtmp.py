@@ -20,7 +20,7 @@ from cdnpanel.origins.nginx_rtmp import (
     parse_target_duration,
     split_app,
 )
-from cdnpanel.store.records import Origin
+from cdnpanel.records import Origin
 
 DATA = Path(__file__).with_name("data")
 ORIGIN = Origin(1, "origin1.example.net", "nginx-rtmp", "http://127.0.0.1:8081", 2, 0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cdnpanel.errors import Conflict, NotFound, OriginUnavailable, PermissionDenied
+from cdnpanel.records import Application
 from cdnpanel.services.streams import EndReason
-from cdnpanel.store.records import Application
 from tests.conftest import OriginWorld
 
 

@@ -8,11 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from cdnpanel.errors import PermissionDenied
+from cdnpanel.records import Application, StreamKey
 from cdnpanel.services.ticket_rules import Reason
 from cdnpanel.services.viewers import HlsDecision
-from cdnpanel.store.records import Application
 from cdnpanel.store.tables import ticket_attempts
-from cdnpanel.store.viewers import StreamKey
 from tests.conftest import OriginWorld
 
 
@@ -118,6 +117,17 @@ async def test_a_guessed_key_fails(origin_world: OriginWorld) -> None:
     last = key[-1]
     guessed = key[:-1] + ("0" if last != "0" else "1")
     assert (await hls(origin_world, guessed)).reason == Reason.BAD_TOKEN
+
+
+@pytest.mark.parametrize("key", ["a%00b", "%00", "k" * 101])
+async def test_a_key_no_ticket_can_have_is_refused_without_the_store(
+    origin_world: OriginWorld, key: str
+) -> None:
+    # A NUL (which PostgreSQL's text cannot hold) or an over-long key: refused as a bad token.
+    protected(origin_world)
+    assert (await hls(origin_world, key)).reason == Reason.BAD_TOKEN
+    with pytest.raises(PermissionDenied, match=Reason.BAD_TOKEN):
+        await rtmp(origin_world, key.replace("%00", "\x00"), "9")
 
 
 async def test_expired_tickets_are_refused_and_running_viewers_cut_off(

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import pytest
 
 from cdnpanel.errors import PermissionDenied, StoreUnavailable
+from cdnpanel.records import Application, HlsTouch, StreamKey
 from cdnpanel.services.viewers import PlaybackUri, ViewerService, parse_playback_uri
-from cdnpanel.store.records import Application
 from cdnpanel.store.streams import StreamStore
-from cdnpanel.store.viewers import HlsTouch, StreamKey, ViewerStore
+from cdnpanel.store.viewers import ViewerStore
 from tests.conftest import OriginWorld
 
 

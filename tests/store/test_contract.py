@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import Nonce
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import current_revision, head_revision, upgrade
-from cdnpanel.store.nonces import Nonce, NonceStore
+from cdnpanel.store.nonces import NonceStore
 from cdnpanel.store.tables import applications
 from tests.conftest import FrozenClock
 

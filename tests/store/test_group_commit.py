@@ -12,17 +12,12 @@ import pytest
 from sqlalchemy import Connection
 
 from cdnpanel.errors import Conflict, StoreUnavailable
+from cdnpanel.records import HLS, Attempt, NewTicket, Nonce, SessionRequest, StreamKey
 from cdnpanel.services.authentication import Caller, Verified
 from cdnpanel.store.group_commit import MAX_COST, WriteKind
-from cdnpanel.store.nonces import Nonce, NonceStore
-from cdnpanel.store.tickets import (
-    ADMISSION_COST,
-    Attempt,
-    NewTicket,
-    SessionRequest,
-    TicketStore,
-)
-from cdnpanel.store.viewers import HLS, StreamKey, ViewerStore
+from cdnpanel.store.nonces import NonceStore
+from cdnpanel.store.tickets import ADMISSION_COST, TicketStore
+from cdnpanel.store.viewers import ViewerStore
 from cdnpanel.wiring import Services
 from tests.conftest import Tenant
 

@@ -12,15 +12,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import Application, HlsTouch, Origin, StreamKey
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Application, Origin
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.tables import metadata, viewer_counts, viewer_sessions
-from cdnpanel.store.viewers import HlsTouch, StreamKey, ViewerStore
+from cdnpanel.store.viewers import ViewerStore
 
 
 @pytest.fixture

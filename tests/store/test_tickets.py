@@ -10,22 +10,24 @@ from dataclasses import dataclass, replace
 import pytest
 from sqlalchemy import func, select
 
+from cdnpanel.records import (
+    RTMP,
+    Attempt,
+    AttemptFilter,
+    NewTicket,
+    SessionRequest,
+    StreamKey,
+    Ticket,
+    Verdict,
+)
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Ticket
 from cdnpanel.store.tables import installation_keys, ticket_attempts
-from cdnpanel.store.tickets import (
-    Attempt,
-    AttemptFilter,
-    NewTicket,
-    SessionRequest,
-    TicketStore,
-    Verdict,
-)
-from cdnpanel.store.viewers import RTMP, StreamKey, ViewerStore
+from cdnpanel.store.tickets import TicketStore
+from cdnpanel.store.viewers import ViewerStore
 
 
 @pytest.fixture

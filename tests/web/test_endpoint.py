@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from cdnpanel.records import Nonce
 from cdnpanel.services.authentication import Caller, Verified
-from cdnpanel.store.nonces import Nonce
 from cdnpanel.store.tables import request_nonces
 from cdnpanel.store.tables import tickets as ticket_rows
 from cdnpanel.web.app import create_app

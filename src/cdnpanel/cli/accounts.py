@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import click
 
 from cdnpanel.cli._context import CliState, pass_state, print_json, print_table
+from cdnpanel.records import Account, ApiKey, Application
 from cdnpanel.services.applications import PROTECTIONS
-from cdnpanel.store.records import Account, ApiKey, Application
 
 __all__ = ["account", "app", "json_option", "key", "when"]
 

@@ -12,8 +12,8 @@ from cdnpanel.cli._context import CliState, pass_state, print_json, print_table
 from cdnpanel.cli.accounts import json_option, when
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.origins.nginx_config import NginxConfigOptions, render_nginx_config
+from cdnpanel.records import Origin
 from cdnpanel.services.origins import KINDS
-from cdnpanel.store.records import Origin
 
 __all__ = ["origin"]
 

@@ -32,10 +32,22 @@ from pydantic.fields import FieldInfo
 from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 
 if TYPE_CHECKING:
+    from cdnpanel.services.applications import ApplicationService
     from cdnpanel.services.authentication import Caller
-    from cdnpanel.wiring import Services
+    from cdnpanel.services.streams import StreamRegistry
+    from cdnpanel.services.tickets import TicketService
+    from cdnpanel.services.usage import UsageService
+    from cdnpanel.services.viewers import ViewerService
 
-__all__ = ["Answer", "Command", "CommandContext", "Params", "Registry", "command"]
+__all__ = [
+    "Answer",
+    "Command",
+    "CommandContext",
+    "CommandServices",
+    "Params",
+    "Registry",
+    "command",
+]
 
 
 class Params(BaseModel):
@@ -54,9 +66,21 @@ class Answer(NamedTuple):
     members: Mapping[str, Any] = MappingProxyType({})
 
 
+@dataclass(frozen=True, slots=True)
+class CommandServices:
+    """What a command may use: the domain services behind the seed's commands. Not the store,
+    the settings, the HTTP client or the adapters underneath (``wiring`` builds it)."""
+
+    applications: ApplicationService
+    streams: StreamRegistry
+    tickets: TicketService
+    usage: UsageService
+    viewers: ViewerService
+
+
 class CommandContext(NamedTuple):
     caller: Caller
-    services: Services
+    services: CommandServices
 
 
 Handler = Callable[[CommandContext, P], Answer | Awaitable[Answer]]
@@ -119,10 +143,22 @@ class Command(Generic[P]):
     def validate(self, raw_params: Mapping[str, Any]) -> P:
         if not raw_params and self._no_params is not None:
             return self._no_params
+        _refuse_nul(raw_params)
         try:
             return self.params.model_validate(raw_params)
         except ValidationError as exc:
             raise _parameter_error(self, exc) from None
+
+
+def _refuse_nul(raw_params: Mapping[str, Any]) -> None:
+    """No text a client sends may hold a NUL character: PostgreSQL's text cannot, and no name,
+    key, pattern or password of cdnpanel's has one."""
+    for name, value in raw_params.items():
+        values = value if isinstance(value, list) else (value,)
+        for index, one in enumerate(values):
+            if isinstance(one, str) and "\x00" in one:
+                where = f"{name}[{index}]" if isinstance(value, list) else str(name)
+                raise InvalidParameter(where, "must not contain control characters such as NUL")
 
 
 def command(

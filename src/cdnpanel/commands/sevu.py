@@ -11,8 +11,8 @@ from cdnpanel.commands.params import WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.protocol import codes
+from cdnpanel.records import Ticket
 from cdnpanel.services.ticket_rules import normalise_address
-from cdnpanel.store.records import Ticket
 
 __all__ = ["COMMANDS"]
 

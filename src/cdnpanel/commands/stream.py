@@ -11,8 +11,8 @@ from pydantic import AfterValidator, Field, StrictStr
 from cdnpanel.commands.params import AppRef, AppRefs, Instance, Name, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import MissingFields
+from cdnpanel.records import Stream
 from cdnpanel.services.streams import LiveStream
-from cdnpanel.store.records import Stream
 
 __all__ = ["COMMANDS"]
 

@@ -34,9 +34,9 @@ from cdnpanel.ingest.sources import (
     read_range_chunks,
     split_lines,
 )
+from cdnpanel.records import Application
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.records import Application
 from cdnpanel.store.usage import (
     AppDay,
     Checkpoint,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from cdnpanel.store.records import Origin
+from cdnpanel.records import Origin
 
 __all__ = [
     "Action",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from cdnpanel.store.records import Application, Origin
+from cdnpanel.records import Application, Origin
 
 __all__ = ["ACCESS_LOG_FORMAT", "NginxConfigOptions", "render_nginx_config"]
 

@@ -25,7 +25,7 @@ from cdnpanel.origins.adapter import (
     OriginSnapshot,
     StreamSnapshot,
 )
-from cdnpanel.store.records import Origin
+from cdnpanel.records import Origin
 
 __all__ = ["NginxRtmp", "parse_callback", "parse_stat", "parse_target_duration", "split_app"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdnpanel.errors import InvalidParameter, NotFound
+from cdnpanel.records import Account, ApiKey
 from cdnpanel.services._clock import Clock, TokenSource
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.keys import KeyStore
-from cdnpanel.store.records import Account, ApiKey
 
 __all__ = ["AccountService", "IssuedKey"]
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from cdnpanel.errors import InvalidParameter, NotFound
+from cdnpanel.records import Application
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.records import Application
 
 __all__ = ["APPLICATION_NAME", "PROTECTIONS", "ApplicationService"]
 

@@ -8,9 +8,10 @@ from typing import NamedTuple
 from cdnpanel.errors import AuthenticationFailed
 from cdnpanel.protocol.request import SignedRequest, check_timestamp
 from cdnpanel.protocol.signing import verify
+from cdnpanel.records import Claim, Nonce
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.keys import KeyStore
-from cdnpanel.store.nonces import SWEEP_ROWS, Claim, Nonce, NonceStore
+from cdnpanel.store.nonces import SWEEP_ROWS, NonceStore
 
 __all__ = ["Authenticator", "Caller", "Verified"]
 

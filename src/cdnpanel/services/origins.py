@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from cdnpanel.errors import InvalidParameter, NotFound, PermissionDenied
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
+from cdnpanel.records import Application, Origin
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock, TokenSource
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Application, Origin
 
 __all__ = ["KINDS", "ORIGIN_NAME", "IssuedOrigin", "OriginService", "hash_hook_secret"]
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from cdnpanel.errors import Conflict, OriginUnavailable
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import ClientSnapshot, OriginAdapter, OriginSnapshot
+from cdnpanel.records import Application, Origin, Stream, StreamKey
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.streams import EndReason
 from cdnpanel.services.viewers import MAX_SEGMENT_SECONDS, session_window
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Application, Origin, Stream
 from cdnpanel.store.streams import StreamStore
-from cdnpanel.store.viewers import StreamKey, ViewerStore
+from cdnpanel.store.viewers import ViewerStore
 
 __all__ = ["ReconcileReport", "Reconciler"]
 

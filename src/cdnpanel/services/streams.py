@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 from cdnpanel.errors import InvalidParameter, NotFound, OriginUnavailable, PermissionDenied
 from cdnpanel.origins.adapter import CallbackEvent, OriginAdapter
+from cdnpanel.records import Application, Origin, Stream, StreamKey, ViewerSession
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
-from cdnpanel.store.records import Application, Origin, Stream, ViewerSession
 from cdnpanel.store.streams import StreamStore
-from cdnpanel.store.viewers import StreamKey, ViewerStore
+from cdnpanel.store.viewers import ViewerStore
 
 __all__ = ["EndReason", "LiveStream", "StreamRegistry"]
 

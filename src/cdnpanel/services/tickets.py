@@ -14,6 +14,7 @@ from typing import Any
 
 from cdnpanel.errors import Conflict, InvalidParameter, NotFound
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
+from cdnpanel.records import Attempt, AttemptFilter, NewTicket, SessionRequest, Ticket, Verdict
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.ticket_rules import (
@@ -29,15 +30,7 @@ from cdnpanel.services.ticket_rules import (
     parse_patterns,
 )
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.records import Ticket
-from cdnpanel.store.tickets import (
-    Attempt,
-    AttemptFilter,
-    NewTicket,
-    SessionRequest,
-    TicketStore,
-    Verdict,
-)
+from cdnpanel.store.tickets import TicketStore
 
 __all__ = ["IssuedTicket", "StoreRun", "TicketService"]
 
@@ -133,7 +126,7 @@ class TicketService:
 
     def get(self, account_id: int, key: str) -> Ticket:
         """The account's ticket with this key; another account's looks exactly like none."""
-        ticket = self._tickets.get_by_key(key) if 0 < len(key) <= 100 else None
+        ticket = self._tickets.get_by_key(key) if _possible_key(key) else None
         if ticket is None or ticket.account_id != account_id:
             raise NotFound("ticket", key[:100])
         return ticket
@@ -178,7 +171,7 @@ class TicketService:
 
     def rules(self, key: str) -> TicketRules | None:
         """The rules of the ticket with this key (cached a second); None if there is none."""
-        if not key or len(key) > 100:
+        if not _possible_key(key):
             return None
         return self._rules.get(key)
 
@@ -188,7 +181,7 @@ class TicketService:
         A new session of an uncached ticket goes straight to admission, whose transaction
         reads the ticket anyway: one read of it, not two.
         """
-        if not key or len(key) > 100:
+        if not _possible_key(key):
             return True, None
         return self._rules.peek(key)
 
@@ -262,3 +255,9 @@ class TicketService:
                 raise NotFound(
                     "application", entry, scope="in this account (app names or matches none)"
                 )
+
+
+def _possible_key(key: str) -> bool:
+    """Whether a ticket could have this key (1 to 100 characters, no NUL: the store never
+    sees the rest, which PostgreSQL's text could not hold anyway)."""
+    return 0 < len(key) <= 100 and "\x00" not in key

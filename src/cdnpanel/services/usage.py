@@ -21,10 +21,10 @@ from typing import Any
 from cdnpanel.errors import InvalidParameter, NotFound
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.ingest.job import IngestJob, Progress
+from cdnpanel.records import Application
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.records import Application
 from cdnpanel.store.usage import ROLES, Server, UsageStore
 
 __all__ = [

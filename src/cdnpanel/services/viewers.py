@@ -27,15 +27,25 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from cdnpanel.errors import PermissionDenied
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.origins.adapter import CallbackEvent
+from cdnpanel.records import (
+    HLS,
+    RTMP,
+    Application,
+    Attempt,
+    HlsTouch,
+    Origin,
+    SessionRequest,
+    StreamKey,
+    Verdict,
+    ViewerSession,
+)
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.ticket_rules import Reason
 from cdnpanel.services.tickets import StoreRun, TicketService
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.records import Application, Origin, ViewerSession
 from cdnpanel.store.streams import StreamStore
-from cdnpanel.store.tickets import Attempt, SessionRequest, Verdict
-from cdnpanel.store.viewers import HLS, RTMP, HlsTouch, StreamKey, ViewerStore
+from cdnpanel.store.viewers import ViewerStore
 
 __all__ = [
     "MAX_SEGMENT_SECONDS",

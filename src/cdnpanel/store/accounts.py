@@ -8,8 +8,8 @@ from sqlalchemy import Row, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import Account
 from cdnpanel.store.database import Database
-from cdnpanel.store.records import Account
 from cdnpanel.store.tables import accounts
 
 __all__ = ["FIRST_CDN_ID", "AccountStore"]

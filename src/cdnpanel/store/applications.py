@@ -9,9 +9,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import Application
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import CachedRead, Prepared
-from cdnpanel.store.records import Application
 from cdnpanel.store.tables import applications
 
 __all__ = ["ApplicationStore"]

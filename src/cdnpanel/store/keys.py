@@ -9,10 +9,10 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import ApiKey, KeyCredential
 from cdnpanel.store.database import Database
 from cdnpanel.store.group_commit import WriteKind
 from cdnpanel.store.prepared import CachedRead
-from cdnpanel.store.records import ApiKey, KeyCredential
 from cdnpanel.store.tables import accounts, api_keys
 
 __all__ = ["KeyStore"]

@@ -4,31 +4,20 @@ the claim keeps the (sealed) answer its request got, for copies of a change."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
+from cdnpanel.records import Claim, Nonce
 from cdnpanel.store._dialect import insert_or_ignore
 from cdnpanel.store.database import Database
 from cdnpanel.store.group_commit import WriteKind
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import request_nonces
 
-__all__ = ["SWEEP_ROWS", "Claim", "Nonce", "NonceStore"]
+__all__ = ["SWEEP_ROWS", "NonceStore"]
 
 SWEEP_ROWS = 256
-
-
-class Nonce(NamedTuple):
-    key_id: int
-    signature: bytes
-    signed_at: int  # the request's own timestamp, so every copy of a request has the same
-
-
-class Claim(NamedTuple):
-    """A claim as a copy finds it: its answer, None while its request is being carried out."""
-
-    answer: bytes | None
 
 
 _WHERE_NONCE = (

@@ -8,8 +8,8 @@ from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import Origin
 from cdnpanel.store.database import Database
-from cdnpanel.store.records import Origin
 from cdnpanel.store.tables import origins
 
 __all__ = ["OriginStore"]

@@ -9,10 +9,9 @@ from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import Stream, StreamKey
 from cdnpanel.store.database import Database
-from cdnpanel.store.records import Stream
 from cdnpanel.store.tables import streams
-from cdnpanel.store.viewers import StreamKey
 
 __all__ = ["StreamStore"]
 

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, literal_column, select, update
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import (
+    Attempt,
+    AttemptFilter,
+    NewTicket,
+    SessionRequest,
+    Ticket,
+    Verdict,
+)
 from cdnpanel.store._dialect import insert_or_add
 from cdnpanel.store.database import Database
 from cdnpanel.store.group_commit import WriteKind
 from cdnpanel.store.prepared import Prepared
-from cdnpanel.store.records import Ticket
 from cdnpanel.store.tables import (
     attempt_counts,
     installation_keys,
@@ -29,16 +36,11 @@ from cdnpanel.store.tables import (
     tickets,
     viewer_sessions,
 )
-from cdnpanel.store.viewers import StreamKey, ViewerStore
+from cdnpanel.store.viewers import ViewerStore
 
 __all__ = [
     "ADMISSION_COST",
-    "Attempt",
-    "AttemptFilter",
-    "NewTicket",
-    "SessionRequest",
     "TicketStore",
-    "Verdict",
 ]
 
 # An admission costs ~100 µs of store work (a replay claim ~5): 32 of them at most in one
@@ -128,107 +130,6 @@ _COUNT_SUCCESS = Prepared(
         attempt_counts.c.success == bindparam("success"),
     )
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One admission decision on a protected application, as the attempt log keeps it."""
-
-    account_id: int
-    ticket_id: int | None
-    at: int
-    key: str
-    pass_hash: bytes | None
-    app: str
-    inst: str
-    video: str
-    ip: str
-    server: str
-    success: bool = False
-    reason: str = ""
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "ticket_id": self.ticket_id,
-            "at": self.at,
-            "key": self.key[:100],
-            "pass_hash": self.pass_hash,
-            "app": self.app[:100],
-            "inst": self.inst[:100],
-            "video": self.video[:512],
-            "ip": self.ip[:64],
-            "success": int(self.success),
-            "reason": self.reason[:64],
-            "server": self.server[:253],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRequest:
-    """A viewer asking to start a playback session with a ticket."""
-
-    ticket_key: str
-    origin_id: int
-    stream: StreamKey
-    protocol: str
-    viewer: str
-    address: str
-    now: int
-    expires_at: int | None  # HLS sessions expire; RTMP ones end with play_done
-    attempt: Attempt
-
-
-@dataclass(frozen=True, slots=True)
-class NewTicket:
-    """A new ticket's stored fields, checked (services/tickets.py) and ready to insert."""
-
-    account_id: int
-    key: str
-    pass_hash: bytes
-    apps: str
-    videos: str
-    ip: str
-    uses: int
-    created_at: int
-    expires_at: int
-
-    def record(self, ticket_id: int) -> Ticket:
-        """The ticket as the insert left it."""
-        return Ticket(
-            id=ticket_id,
-            account_id=self.account_id,
-            key=self.key,
-            pass_hash=self.pass_hash,
-            apps=self.apps,
-            videos=self.videos,
-            ip=self.ip,
-            ip_bound="",
-            uses=self.uses,
-            used=0,
-            created_at=self.created_at,
-            used_at=None,
-            expires_at=self.expires_at,
-            revoked_at=None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    admitted: bool
-    reason: str
-    new_session: bool = False  # False: the session existed (admitted elsewhere), no use taken
-    ticket: Ticket | None = None  # the ticket as the transaction left it; None if there is none
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptFilter:
-    key: str | None = None
-    app: str | None = None
-    video: str | None = None
-    ip: str | None = None
-    pass_hash: bytes | None = None
-    success: bool | None = None
 
 
 class Judge(Protocol):
@@ -501,5 +402,7 @@ def _add_in(conn: Connection, news: Sequence[NewTicket]) -> list[int]:
 
 
 _NEW_TICKETS: WriteKind[NewTicket, int] = WriteKind(
-    "new tickets", _add_in, keeps_cached_reads=True  # no CachedRead reads tickets
+    "new tickets",
+    _add_in,
+    keeps_cached_reads=True,  # no CachedRead reads tickets
 )

@@ -10,39 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
 
+from cdnpanel.records import HLS, RTMP, HlsTouch, StreamKey, ViewerSession
 from cdnpanel.store._dialect import insert_or_add, insert_or_ignore
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
-from cdnpanel.store.records import ViewerSession
 from cdnpanel.store.tables import tickets, viewer_counts, viewer_sessions
 
-__all__ = ["HLS", "RTMP", "HlsTouch", "StreamKey", "ViewerStore"]
-
-RTMP = "rtmp"
-HLS = "hls"
-
-
-class StreamKey(NamedTuple):
-    """What viewers are counted by: an application's stream name or VOD path, per instance."""
-
-    application_id: int
-    inst: str
-    path: str
-
-
-class HlsTouch(NamedTuple):
-    """An HLS viewer seen at ``seen_at``; it stays counted until ``expires_at``."""
-
-    origin_id: int
-    stream: StreamKey
-    viewer: str
-    address: str
-    seen_at: int
-    expires_at: int
+__all__ = ["ViewerStore"]
 
 
 _TOTAL = func.sum(viewer_counts.c.rtmp + viewer_counts.c.hls)  # NULL without rows

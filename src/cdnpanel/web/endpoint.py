@@ -51,6 +51,7 @@ class CommandEndpoint:
 
     def __init__(self, services: Services, registry: Registry) -> None:
         self._services = services
+        self._commands = services.commands  # what commands are given: CommandServices
         self._registry = registry
         self._max_body = services.settings.max_body_bytes
         self._body_deadlines = _BodyDeadlines(services.settings.body_timeout)
@@ -115,7 +116,7 @@ class CommandEndpoint:
         """An admitted request's answer, success or failure: what its copies will get."""
         try:
             if answer is None:  # a change: carried out only once admitted
-                context = CommandContext(verified.caller, self._services)
+                context = CommandContext(verified.caller, self._commands)
                 answer = await command.carry_out(context, request.params, run=self._services.db.run)
         except Exception as exc:
             if not isinstance(exc, CdnpanelError):
@@ -131,7 +132,7 @@ class CommandEndpoint:
             command = self._registry.get(request.command)
             if not command.reads:
                 return verified, command, None
-            context = CommandContext(verified.caller, services)
+            context = CommandContext(verified.caller, self._commands)
             return verified, command, command.read(context, request.params)
 
     async def _read_body(self, receive: Receive, declared: str | None) -> bytes:

@@ -29,7 +29,7 @@ from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
 from cdnpanel.protocol import envelope
 from cdnpanel.protocol.form import read_urlencoded_form
-from cdnpanel.store.records import Origin
+from cdnpanel.records import Origin
 from cdnpanel.wiring import Services
 
 __all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]

@@ -1,0 +1,294 @@
+"""The domain's records: plain values every layer may import (the store builds and takes them,
+services decide on them, commands shape them into answers). No I/O, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+__all__ = [
+    "HLS",
+    "RTMP",
+    "Account",
+    "ApiKey",
+    "Application",
+    "Attempt",
+    "AttemptFilter",
+    "Claim",
+    "HlsTouch",
+    "KeyCredential",
+    "NewTicket",
+    "Nonce",
+    "Origin",
+    "SessionRequest",
+    "Stream",
+    "StreamKey",
+    "Ticket",
+    "Verdict",
+    "ViewerSession",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    cdn_id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as listed: never its secret."""
+
+    id: int
+    account_id: int
+    api_key: str
+    label: str
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCredential:
+    """What authentication needs: the key, its account and its secret (kept out of repr)."""
+
+    key_id: int
+    account_id: int
+    cdn_id: int
+    secret: str = field(repr=False)
+    last_used_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    id: int
+    account_id: int
+    name: str
+    created_at: int
+    origin_id: int | None = None
+    protection: str = "none"
+
+    @property
+    def protected(self) -> bool:
+        return self.protection == "sevu"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A media server cdnpanel controls; ``name`` is the host clients give as ``origin_url``."""
+
+    id: int
+    name: str
+    kind: str
+    control_url: str
+    hls_fragment: int
+    created_at: int
+    last_contact_at: int | None = None
+    failing_since: int | None = None
+    hook_secret_hash: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A publishing session on an origin; live while ``ended_at`` is None."""
+
+    id: int
+    account_id: int
+    application_id: int
+    origin_id: int
+    inst: str
+    name: str
+    client_id: str
+    publisher_addr: str
+    started_at: int
+    ended_at: int | None
+    end_reason: str | None
+    hls_segment_seconds: int | None = None  # the HLS playlist's target duration, once read
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerSession:
+    id: int
+    origin_id: int
+    application_id: int
+    inst: str
+    path: str
+    protocol: str
+    viewer: str
+    address: str
+    started_at: int
+    seen_at: int
+    expires_at: int | None
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A SEVU ticket as stored: its password only as a keyed hash."""
+
+    id: int
+    account_id: int
+    key: str
+    pass_hash: bytes = field(repr=False)
+    apps: str
+    videos: str
+    ip: str
+    ip_bound: str
+    uses: int
+    used: int
+    created_at: int
+    used_at: int | None
+    expires_at: int
+    revoked_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+RTMP = "rtmp"
+
+
+HLS = "hls"
+
+
+class StreamKey(NamedTuple):
+    """What viewers are counted by: an application's stream name or VOD path, per instance."""
+
+    application_id: int
+    inst: str
+    path: str
+
+
+class HlsTouch(NamedTuple):
+    """An HLS viewer seen at ``seen_at``; it stays counted until ``expires_at``."""
+
+    origin_id: int
+    stream: StreamKey
+    viewer: str
+    address: str
+    seen_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One admission decision on a protected application, as the attempt log keeps it."""
+
+    account_id: int
+    ticket_id: int | None
+    at: int
+    key: str
+    pass_hash: bytes | None
+    app: str
+    inst: str
+    video: str
+    ip: str
+    server: str
+    success: bool = False
+    reason: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "ticket_id": self.ticket_id,
+            "at": self.at,
+            "key": self.key[:100],
+            "pass_hash": self.pass_hash,
+            "app": self.app[:100],
+            "inst": self.inst[:100],
+            "video": self.video[:512],
+            "ip": self.ip[:64],
+            "success": int(self.success),
+            "reason": self.reason[:64],
+            "server": self.server[:253],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """A viewer asking to start a playback session with a ticket."""
+
+    ticket_key: str
+    origin_id: int
+    stream: StreamKey
+    protocol: str
+    viewer: str
+    address: str
+    now: int
+    expires_at: int | None  # HLS sessions expire; RTMP ones end with play_done
+    attempt: Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    """A new ticket's stored fields, checked (services/tickets.py) and ready to insert."""
+
+    account_id: int
+    key: str
+    pass_hash: bytes
+    apps: str
+    videos: str
+    ip: str
+    uses: int
+    created_at: int
+    expires_at: int
+
+    def record(self, ticket_id: int) -> Ticket:
+        """The ticket as the insert left it."""
+        return Ticket(
+            id=ticket_id,
+            account_id=self.account_id,
+            key=self.key,
+            pass_hash=self.pass_hash,
+            apps=self.apps,
+            videos=self.videos,
+            ip=self.ip,
+            ip_bound="",
+            uses=self.uses,
+            used=0,
+            created_at=self.created_at,
+            used_at=None,
+            expires_at=self.expires_at,
+            revoked_at=None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    admitted: bool
+    reason: str
+    new_session: bool = False  # False: the session existed (admitted elsewhere), no use taken
+    ticket: Ticket | None = None  # the ticket as the transaction left it; None if there is none
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFilter:
+    key: str | None = None
+    app: str | None = None
+    video: str | None = None
+    ip: str | None = None
+    pass_hash: bytes | None = None
+    success: bool | None = None
+
+
+class Nonce(NamedTuple):
+    key_id: int
+    signature: bytes
+    signed_at: int  # the request's own timestamp, so every copy of a request has the same
+
+
+class Claim(NamedTuple):
+    """A claim as a copy finds it: its answer, None while its request is being carried out."""
+
+    answer: bytes | None
