@@ -63,7 +63,6 @@ def populate_attempts(services: Services, count: int) -> None:
     account = services.accounts.get_account(158)
     other = services.accounts.create_account("other", cdn_id=159)
     hashes = [services.tickets.hash_pass(f"pw{i}") for i in range(1000)]
-    store = services.tickets._tickets
     batch: list[Attempt] = []
     for n in range(count):
         batch.append(
@@ -83,9 +82,9 @@ def populate_attempts(services: Services, count: int) -> None:
             )
         )
         if len(batch) == 20_000:
-            store.record_attempts(batch)
+            services.tickets.record_attempts(batch)
             batch = []
-    store.record_attempts(batch)
+    services.tickets.record_attempts(batch)
 
 
 def bulk_tickets(services: Services, account_id: int, count: int) -> list[str]:

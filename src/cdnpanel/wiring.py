@@ -24,9 +24,11 @@ from cdnpanel.services.replays import Replays
 from cdnpanel.services.streams import StreamRegistry
 from cdnpanel.services.tickets import TicketService
 from cdnpanel.services.usage import UsageService
+from cdnpanel.services.usher import Usher
 from cdnpanel.services.viewers import ViewerService
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.database import Database
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import upgrade
@@ -110,8 +112,14 @@ def build_services(
     origins = OriginStore(db)
     streams = StreamStore(db)
     viewers = ViewerStore(db)
+    attempts = AttemptLog(db)
     tickets = TicketService(
-        TicketStore(db, viewers), applications, run=db.run, clock=clock, freshness=freshness
+        TicketStore(db, viewers, attempts),
+        attempts,
+        applications,
+        run=db.run,
+        clock=clock,
+        freshness=freshness,
     )
     # Origins answer on loopback or a private network: never through an environment proxy.
     origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)
@@ -142,7 +150,13 @@ def build_services(
         tickets=tickets,
         usage=UsageService(UsageStore(db), applications, clock=clock, freshness=freshness),
         viewers=ViewerService(
-            viewers, applications, tickets, streams, run=db.run, clock=clock, freshness=freshness
+            viewers,
+            applications,
+            Usher(tickets, clock=clock),
+            streams,
+            run=db.run,
+            clock=clock,
+            freshness=freshness,
         ),
         reconciler=Reconciler(
             origins,

@@ -9,6 +9,7 @@ import pytest
 
 from cdnpanel.errors import PermissionDenied, StoreUnavailable
 from cdnpanel.records import Application, HlsTouch, StreamKey
+from cdnpanel.services.usher import Usher
 from cdnpanel.services.viewers import PlaybackUri, ViewerService, parse_playback_uri
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import ViewerStore
@@ -91,7 +92,7 @@ async def test_hls_checks_write_once_per_session_per_third_of_the_window(
     viewers = ViewerService(
         store,
         applications,
-        world.services.tickets,
+        Usher(world.services.tickets, clock=world.clock),
         StreamStore(world.services.db),
         run=world.services.db.run,
         clock=world.clock,
@@ -121,7 +122,7 @@ async def test_a_failed_write_is_retried_by_the_next_request(origin_world: Origi
     viewers = ViewerService(
         store,
         world.services.applications._applications,
-        world.services.tickets,
+        Usher(world.services.tickets, clock=world.clock),
         StreamStore(world.services.db),
         run=world.services.db.run,
         clock=world.clock,
@@ -172,7 +173,7 @@ async def test_flushing_goes_a_bounded_chunk_at_a_time(origin_world: OriginWorld
     viewers = ViewerService(
         store,
         world.services.applications._applications,
-        world.services.tickets,
+        Usher(world.services.tickets, clock=world.clock),
         StreamStore(world.services.db),
         run=world.services.db.run,
         clock=world.clock,

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from cdnpanel.errors import Conflict, StoreUnavailable
 from cdnpanel.records import HLS, Attempt, NewTicket, Nonce, SessionRequest, StreamKey
 from cdnpanel.services.authentication import Caller, Verified
+from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.group_commit import MAX_COST, WriteKind
 from cdnpanel.store.nonces import NonceStore
 from cdnpanel.store.tickets import ADMISSION_COST, TicketStore
@@ -91,7 +92,7 @@ async def test_admissions_weigh_more_than_claims(services: Services, tenant: Ten
 
 async def test_a_failing_write_fails_alone(services: Services, tenant: Tenant) -> None:
     db = services.db
-    store = TicketStore(db, ViewerStore(db))
+    store = TicketStore(db, ViewerStore(db), AttemptLog(db))
     taken = await store.add(new_ticket(tenant, "taken"))
     nonces = NonceStore(db)
     results = await asyncio.gather(

@@ -22,6 +22,7 @@ from cdnpanel.records import (
 )
 from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.database import Database
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.origins import OriginStore
@@ -42,6 +43,7 @@ def db(database_url: str) -> Iterator[Database]:
 class Setup:
     db: Database
     store: TicketStore
+    attempts: AttemptLog
     viewers: ViewerStore
     account_id: int
     app_id: int
@@ -63,7 +65,10 @@ def setup(db: Database) -> Setup:
         account_id=account.id, name="demo-origin", now=1, origin_id=origin.id
     )
     viewers = ViewerStore(db)
-    return Setup(db, TicketStore(db, viewers), viewers, account.id, app.id, origin.id)
+    attempts = AttemptLog(db)
+    return Setup(
+        db, TicketStore(db, viewers, attempts), attempts, viewers, account.id, app.id, origin.id
+    )
 
 
 async def ticket(
@@ -232,8 +237,8 @@ async def test_counting_attempts_by_each_filter_with_limit_and_seek(setup: Setup
             server="o",
         )
     )
-    setup.store.record_attempts(log)
-    count = setup.store.count_attempts
+    setup.attempts.record(log)
+    count = setup.attempts.count
     me = setup.account_id
     assert count(me, AttemptFilter()) == 31  # the other account's one is not counted
     assert count(me, AttemptFilter(key="k0")) == 10
@@ -254,7 +259,7 @@ async def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
     t = await ticket(setup, uses=3)
     await admit(setup, *(play(setup, t, str(n)) for n in range(5)))  # 3 in, 2 refused
     base = play(setup, t, "x").attempt
-    setup.store.record_attempts(
+    setup.attempts.record(
         [
             replace(base, app=app, video=video, success=ok)
             for app, video, ok in [
@@ -265,7 +270,7 @@ async def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
             ]
         ]
     )
-    store, me = setup.store, setup.account_id
+    log, me = setup.attempts, setup.account_id
     for where in [
         AttemptFilter(),
         AttemptFilter(success=True),
@@ -276,9 +281,9 @@ async def test_attempt_counters_agree_with_the_log(setup: Setup) -> None:
         AttemptFilter(video="vod/a.mp4", success=False),
         AttemptFilter(app="nothing"),
     ]:
-        counted = store._counted(me, where)
-        assert counted is not None and counted == store._scanned(me, where), where
-    assert store.count_attempts(me, AttemptFilter()) == 9
+        counted = log._counted(me, where)
+        assert counted is not None and counted == log._scanned(me, where), where
+    assert log.count(me, AttemptFilter()) == 9
 
 
 async def test_an_open_session_is_still_judged(setup: Setup) -> None:

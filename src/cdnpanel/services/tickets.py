@@ -30,6 +30,7 @@ from cdnpanel.services.ticket_rules import (
     parse_patterns,
 )
 from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.tickets import TicketStore
 
 __all__ = ["IssuedTicket", "StoreRun", "TicketService"]
@@ -49,6 +50,7 @@ class TicketService:
     def __init__(
         self,
         tickets: TicketStore,
+        attempts: AttemptLog,
         applications: ApplicationStore,
         *,
         run: StoreRun,
@@ -58,6 +60,7 @@ class TicketService:
         """``run`` does store work from async code (``Database.run``); ``freshness`` bounds
         the cache of ticket rules."""
         self._tickets = tickets
+        self._attempts = attempts
         self._run = run
         self._applications = applications
         self._clock = clock
@@ -162,7 +165,7 @@ class TicketService:
             pass_hash=None if password is None else self.hash_pass(password),
             success=success,
         )
-        return self._tickets.count_attempts(account_id, where, limit=limit, seek=seek)
+        return self._attempts.count(account_id, where, limit=limit, seek=seek)
 
     # -- for the usher --------------------------------------------------------------------------
 
@@ -202,7 +205,7 @@ class TicketService:
         return verdict
 
     def record_attempts(self, attempts: Sequence[Attempt]) -> None:
-        self._tickets.record_attempts(attempts)
+        self._attempts.record(attempts)
 
     def judge(
         self, ticket: Ticket, request: SessionRequest, *, new_session: bool

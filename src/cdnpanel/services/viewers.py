@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cdnpanel.errors import PermissionDenied
@@ -34,15 +34,13 @@ from cdnpanel.records import (
     Attempt,
     HlsTouch,
     Origin,
-    SessionRequest,
     StreamKey,
-    Verdict,
     ViewerSession,
 )
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
-from cdnpanel.services.ticket_rules import Reason
-from cdnpanel.services.tickets import StoreRun, TicketService
+from cdnpanel.services.tickets import StoreRun
+from cdnpanel.services.usher import Admission, Usher, viewer_of
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import ViewerStore
@@ -75,9 +73,6 @@ def session_window(segment_seconds: int | None, hls_fragment: int) -> int:
     return SESSION_SEGMENTS * min(segment, MAX_SEGMENT_SECONDS)
 
 
-# A refused player retries many times a second: one attempt row per viewer, video and reason
-# in this many seconds is the log's record of it.
-REFUSAL_LOG_INTERVAL = 5.0
 # Sessions written per transaction: the SQLite writer is shared with the request path, whose
 # replay claims wait for it on the event loop, so no background transaction may hold it long.
 WRITE_CHUNK = 128
@@ -123,24 +118,12 @@ def parse_playback_uri(uri: str) -> PlaybackUri | None:
     return PlaybackUri(app, inst, path, dict(parse_qsl(parts.query)))
 
 
-@dataclass(frozen=True, slots=True)
-class _Admission:
-    """A new ticketed session the store must admit (uses, IP binding, the session, together:
-    ``TicketService.admit``)."""
-
-    request: SessionRequest
-    window: int | None  # HLS: seconds the session lives after a request; RTMP: None
-
-
-SessionKey = tuple[int, StreamKey, str]
-
-
 class ViewerService:
     def __init__(
         self,
         viewers: ViewerStore,
         applications: ApplicationStore,
-        tickets: TicketService,
+        usher: Usher,
         streams: StreamStore,
         *,
         run: StoreRun,
@@ -152,7 +135,7 @@ class ViewerService:
         self._viewers = viewers
         self._run = run
         self._applications = applications
-        self._tickets = tickets
+        self._usher = usher
         self._clock = clock
         self._apps: TtlCache[str, Application | None] = TtlCache(
             applications.get_by_name, ttl=freshness.applications, clock=clock
@@ -171,12 +154,7 @@ class ViewerService:
         self._pending: dict[tuple[int, StreamKey, str], HlsTouch] = {}
         self._lock = threading.Lock()
         self._pruned_at = clock()
-        # Ticketed HLS sessions this process admitted, and until when they stand without a
-        # request; refusals logged lately (a refused player retries many times a second).
-        self._admitted: dict[SessionKey, float] = {}
-        self._refusals_logged: dict[tuple[str, str, str, str], float] = {}
-        self._attempts: list[Attempt] = []
-        # Taken from _pending and _attempts for writing, a chunk per step.
+        # Taken from _pending and the usher's refusals for writing, a chunk per step.
         self._backlog: list[HlsTouch] = []
         self._attempt_backlog: list[Attempt] = []
 
@@ -184,21 +162,28 @@ class ViewerService:
 
     async def play_started(self, origin: Origin, event: CallbackEvent) -> None:
         """Count an RTMP player; PermissionDenied refuses the play. On a protected application
-        its ticket decides, and the store admits the new session."""
-        admission: _Admission | None = await self._run(lambda: self._start_play(origin, event))
+        its ticket decides (the usher), and the store admits the new session."""
+        admission: Admission | None = await self._run(lambda: self._start_play(origin, event))
         if admission is not None:
-            verdict = await self._tickets.admit(admission.request)
-            if not verdict.admitted:
-                raise PermissionDenied(verdict.reason)
+            refusal = await self._usher.admit(admission)
+            if refusal is not None:
+                raise PermissionDenied(refusal)
 
-    def _start_play(self, origin: Origin, event: CallbackEvent) -> _Admission | None:
+    def _start_play(self, origin: Origin, event: CallbackEvent) -> Admission | None:
         app = self._applications.get_by_name(event.app)
         if app is None or app.origin_id != origin.id:
             raise PermissionDenied(f"no application {event.app[:100]!r} on this origin")
         if app.protected:
             stream = StreamKey(app.id, event.inst, event.name)
-            outcome = self._check_ticket(
-                origin, app, stream, event.query, event.address, event.client_id, protocol=RTMP
+            outcome = self._usher.judge(
+                origin,
+                app,
+                stream,
+                event.query,
+                event.address,
+                event.client_id,
+                protocol=RTMP,
+                window=lambda: 0,  # an RTMP session ends with its connection
             )
             if isinstance(outcome, str):
                 raise PermissionDenied(outcome)
@@ -228,16 +213,21 @@ class ViewerService:
         Decided on cached applications and tickets, writing nothing; only a new ticketed
         session goes to the store, which admits it with the other writes of the moment.
         """
-        outcome: HlsDecision | _Admission = await self._run(
+        outcome: HlsDecision | Admission = await self._run(
             lambda: self._decide_hls(origin, uri, address, user_agent)
         )
         if isinstance(outcome, HlsDecision):
             return outcome
-        return self._admitted_hls(outcome, await self._tickets.admit(outcome.request))
+        refusal = await self._usher.admit(outcome)
+        if refusal is not None:
+            return HlsDecision(False, refusal)
+        request = outcome.request
+        self._written[(request.origin_id, request.stream, request.viewer)] = self._clock()
+        return _ALLOWED  # the admission wrote the session
 
     def _decide_hls(
         self, origin: Origin, uri: str, address: str, user_agent: str
-    ) -> HlsDecision | _Admission:
+    ) -> HlsDecision | Admission:
         playback = parse_playback_uri(uri)
         if playback is None:
             return HlsDecision(False, "not a playback URL: /<app>/<inst>/<stream>/<file>")
@@ -248,132 +238,27 @@ class ViewerService:
         if not app.protected:
             self._note_hls(origin, stream, _anonymous_viewer(address, user_agent), address)
             return _ALLOWED
-        outcome = self._check_ticket(origin, app, stream, playback.query, address, "", protocol=HLS)
+        outcome = self._usher.judge(
+            origin,
+            app,
+            stream,
+            playback.query,
+            address,
+            "",
+            protocol=HLS,
+            window=lambda: self.hls_window(origin, stream),
+        )
         if isinstance(outcome, str):
             return HlsDecision(False, outcome)
-        if outcome is None:
+        if outcome is None:  # a running session
+            viewer = viewer_of(HLS, playback.query.get("key", ""), "")
+            self._note_hls(origin, stream, viewer, address)
             return _ALLOWED
         return outcome
-
-    def _admitted_hls(self, admission: _Admission, verdict: Verdict) -> HlsDecision:
-        """After the store's verdict on a new ticketed HLS session."""
-        request = admission.request
-        if not verdict.admitted:
-            # The store logged this refusal: the player's retries are logged from here on.
-            attempt = request.attempt
-            seen = (attempt.key, attempt.ip, attempt.video, verdict.reason)
-            self._refusals_logged[seen] = self._clock() + REFUSAL_LOG_INTERVAL
-            return HlsDecision(False, verdict.reason)
-        assert admission.window is not None
-        key = (request.origin_id, request.stream, request.viewer)
-        self._admitted[key] = self._clock() + admission.window
-        self._written[key] = self._clock()  # written by the admission
-        return _ALLOWED
 
     def hls_window(self, origin: Origin, stream: StreamKey) -> int:
         """Seconds an HLS session of this stream stays counted after its last request."""
         return session_window(self._segments.get((origin.id, stream)), origin.hls_fragment)
-
-    def _check_ticket(
-        self,
-        origin: Origin,
-        app: Application,
-        stream: StreamKey,
-        query: Mapping[str, str],
-        address: str,
-        client_id: str,
-        *,
-        protocol: str,
-    ) -> str | _Admission | None:
-        """A refusal reason; None for a running HLS session (noted); or an admission to make."""
-        now = self._clock()
-        key, password = query.get("key", ""), query.get("pass", "")
-        pass_hash = self._tickets.hash_pass(password) if password else None
-        cached, rules = self._tickets.cached_rules(key)
-        attempt = Attempt(
-            account_id=app.account_id,
-            ticket_id=rules.ticket_id if rules else None,
-            at=int(now),
-            key=key,
-            pass_hash=pass_hash,
-            app=app.name,
-            inst=stream.inst,
-            video=stream.path,
-            ip=address,
-            server=origin.name,
-        )
-        viewer = f"t:{key}" if protocol == HLS else client_id
-        session = (origin.id, stream, viewer)
-        running = protocol == HLS and self._admitted.get(session, 0) > now
-        if not cached:
-            if not running and pass_hash is not None:
-                # Not seen lately: the admission's transaction reads and judges the ticket.
-                return self._admission(origin, stream, protocol, viewer, address, key, attempt, now)
-            rules = self._tickets.rules(key)  # a running session: re-read it (revoked? expired?)
-        refusal = (
-            Reason.BAD_TOKEN
-            if rules is None or pass_hash is None
-            else rules.refusal(
-                account_id=app.account_id,
-                pass_hash=pass_hash,
-                app=app.name,
-                video=stream.path,
-                address=address,
-                now=int(now),
-                new_session=not running,
-            )
-        )
-        if refusal is not None:
-            self._log_refusal(attempt, refusal, now, retries_possible=protocol == HLS)
-            return refusal
-        if running:
-            self._admitted[session] = now + self.hls_window(origin, stream)
-            self._note_hls(origin, stream, viewer, address)
-            return None
-        return self._admission(origin, stream, protocol, viewer, address, key, attempt, now)
-
-    def _admission(
-        self,
-        origin: Origin,
-        stream: StreamKey,
-        protocol: str,
-        viewer: str,
-        address: str,
-        key: str,
-        attempt: Attempt,
-        now: float,
-    ) -> _Admission:
-        window = self.hls_window(origin, stream) if protocol == HLS else None
-        return _Admission(
-            SessionRequest(
-                ticket_key=key,
-                origin_id=origin.id,
-                stream=stream,
-                protocol=protocol,
-                viewer=viewer,
-                address=address,
-                now=int(now),
-                expires_at=int(now) + window if window is not None else None,
-                attempt=attempt,
-            ),
-            window,
-        )
-
-    def _log_refusal(
-        self, attempt: Attempt, reason: str, now: float, *, retries_possible: bool
-    ) -> None:
-        """Queue the refusal for the attempt log (written within a flush interval).
-
-        A refused HLS player retries its playlist many times a second: its refusals are logged
-        once per key, address, video and reason a while. Each RTMP play is its own attempt.
-        """
-        if retries_possible:
-            seen = (attempt.key, attempt.ip, attempt.video, reason)
-            if self._refusals_logged.get(seen, 0) > now:
-                return
-            self._refusals_logged[seen] = now + REFUSAL_LOG_INTERVAL
-        with self._lock:
-            self._attempts.append(replace(attempt, success=False, reason=reason))
 
     def _note_hls(self, origin: Origin, stream: StreamKey, viewer: str, address: str) -> None:
         now = self._clock()
@@ -407,7 +292,7 @@ class ViewerService:
             if not self._backlog and not self._attempt_backlog:
                 self._backlog = list(self._pending.values())
                 self._pending = {}
-                self._attempt_backlog, self._attempts = self._attempts, []
+                self._attempt_backlog = self._usher.take_attempts()
             attempts = self._attempt_backlog[:WRITE_CHUNK]
             del self._attempt_backlog[:WRITE_CHUNK]
             touches = [] if attempts else self._backlog[:WRITE_CHUNK]
@@ -415,7 +300,7 @@ class ViewerService:
         self._forget_idle()
         opened = 0
         if attempts:
-            self._tickets.record_attempts(attempts)
+            self._usher.record_attempts(attempts)
         elif touches:
             try:
                 opened = self._viewers.touch_hls(touches)
@@ -437,10 +322,7 @@ class ViewerService:
             idle = [k for k, written in self._written.items() if written < now - longest]
             for key in idle:
                 del self._written[key]
-            for session in [k for k, until in self._admitted.items() if until < now]:
-                del self._admitted[session]
-            for seen in [k for k, until in self._refusals_logged.items() if until < now]:
-                del self._refusals_logged[seen]
+            self._usher.forget_idle(now)
 
     def sweep(self) -> int:
         """End every HLS session whose window has passed; returns how many ended."""

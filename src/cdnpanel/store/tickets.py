@@ -1,4 +1,4 @@
-"""SEVU tickets, admitting viewer sessions with them, and the attempt log.
+"""SEVU tickets, and admitting viewer sessions with them (the attempt log: ``attempts.py``).
 
 Admitting a session is one transaction per batch of requests: per request, the ticket's row is
 locked (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already lets one writer in),
@@ -9,30 +9,25 @@ by many first plays admits exactly one, on any number of workers and nodes.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, literal_column, select, update
 
 from cdnpanel.errors import Conflict
 from cdnpanel.records import (
-    Attempt,
-    AttemptFilter,
     NewTicket,
     SessionRequest,
     Ticket,
     Verdict,
 )
-from cdnpanel.store._dialect import insert_or_add
+from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.database import Database
 from cdnpanel.store.group_commit import WriteKind
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import (
-    attempt_counts,
     installation_keys,
-    ticket_attempts,
     tickets,
     viewer_sessions,
 )
@@ -96,40 +91,6 @@ _INSERT_TICKET = Prepared(
     .values({name: bindparam(name) for name in _TICKET_COLUMNS})
     .returning(tickets.c.id)
 )
-_ATTEMPT_COLUMNS = (
-    "account_id",
-    "ticket_id",
-    "at",
-    "key",
-    "pass_hash",
-    "app",
-    "inst",
-    "video",
-    "ip",
-    "success",
-    "reason",
-    "server",
-)
-_INSERT_ATTEMPT = Prepared(
-    insert(ticket_attempts).values({name: bindparam(name) for name in _ATTEMPT_COLUMNS})
-)
-# The dimensions attempt_counts keeps, with the attempt field each one counts by.
-COUNTED = {"all": None, "app": "app", "video": "video"}
-_COUNT = Prepared(
-    select(func.sum(attempt_counts.c.attempts)).where(
-        attempt_counts.c.account_id == bindparam("account_id"),
-        attempt_counts.c.dimension == bindparam("dimension"),
-        attempt_counts.c.value == bindparam("value"),
-    )
-)
-_COUNT_SUCCESS = Prepared(
-    select(func.sum(attempt_counts.c.attempts)).where(
-        attempt_counts.c.account_id == bindparam("account_id"),
-        attempt_counts.c.dimension == bindparam("dimension"),
-        attempt_counts.c.value == bindparam("value"),
-        attempt_counts.c.success == bindparam("success"),
-    )
-)
 
 
 class Judge(Protocol):
@@ -141,23 +102,11 @@ class Judge(Protocol):
 
 
 class TicketStore:
-    def __init__(self, db: Database, viewers: ViewerStore) -> None:
+    def __init__(self, db: Database, viewers: ViewerStore, attempts: AttemptLog) -> None:
         self._db = db
         self._viewers = viewers
+        self._attempts = attempts
         self._pass_key: bytes | None = None
-        self._add_counts = Prepared(
-            insert_or_add(
-                db,
-                attempt_counts,
-                key=("account_id", "dimension", "value", "success"),
-                add=("attempts",),
-            ).values(
-                {
-                    name: bindparam(name)
-                    for name in ("account_id", "dimension", "value", "success", "attempts")
-                }
-            )
-        )
         # Tickets, sessions and attempts: no CachedRead reads them (the usher's ticket cache
         # is its own, time-bounded), so the cached reads of the signed path stay valid.
         self._admissions: WriteKind[tuple[SessionRequest, Judge], Verdict] = WriteKind(
@@ -206,7 +155,7 @@ class TicketStore:
         """Admit or refuse each request, in order, on one transaction's connection."""
         logged: list[dict[str, Any]] = []
         verdicts = [self._admit_one(conn, request, judge, logged) for request, judge in requests]
-        self._log(conn, logged)
+        self._attempts.log(conn, logged)
         return verdicts
 
     def _admit_one(
@@ -283,86 +232,6 @@ class TicketStore:
             },
         )
         return (found[0][0], found[0][1]) if found else (None, None)
-
-    def record_attempts(self, attempts: Sequence[Attempt]) -> None:
-        """Log decisions made without the store (refusals on cached tickets)."""
-        if not attempts:
-            return
-        with self._db.write() as conn:
-            self._log(conn, [attempt.row() for attempt in attempts])
-
-    def _log(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert attempt rows and count them, in ``conn``'s transaction."""
-        if not rows:
-            return
-        _INSERT_ATTEMPT.rowcounts(conn, rows)
-        deltas: Counter[tuple[int, str, str, int]] = Counter()
-        for row in rows:
-            for dimension, field in COUNTED.items():
-                value = row[field] if field else ""
-                deltas[(row["account_id"], dimension, value, row["success"])] += 1
-        self._add_counts.rowcounts(
-            conn,
-            [
-                {"account_id": a, "dimension": d, "value": v, "success": s, "attempts": n}
-                for (a, d, v, s), n in deltas.items()
-            ],
-        )
-
-    def count_attempts(
-        self,
-        account_id: int,
-        where: AttemptFilter,
-        *,
-        limit: int | None = None,
-        seek: int = 0,
-    ) -> int:
-        """How many of the account's attempts match; with ``limit``/``seek``, how many of
-        results ``seek+1`` to ``seek+limit`` exist.
-
-        No filter, or one on app or video (alone or with success), reads counters; a filter on
-        key, ip or pass (which match few rows) or on several fields counts on an index.
-        """
-        total = self._counted(account_id, where)
-        if total is None:
-            total = self._scanned(account_id, where)
-        window = max(0, total - seek)
-        return window if limit is None else min(limit, window)
-
-    def _counted(self, account_id: int, where: AttemptFilter) -> int | None:
-        if where.key is not None or where.ip is not None or where.pass_hash is not None:
-            return None
-        if where.app is not None and where.video is not None:
-            return None
-        dimension, value = (
-            ("app", where.app)
-            if where.app is not None
-            else ("video", where.video)
-            if where.video is not None
-            else ("all", "")
-        )
-        params: dict[str, Any] = {"account_id": account_id, "dimension": dimension, "value": value}
-        if where.success is None:
-            ((n,),) = self._db.query(_COUNT, params)
-        else:
-            ((n,),) = self._db.query(_COUNT_SUCCESS, {**params, "success": int(where.success)})
-        return int(n or 0)
-
-    def _scanned(self, account_id: int, where: AttemptFilter) -> int:
-        query = select(func.count()).where(ticket_attempts.c.account_id == account_id)
-        for column, value in (
-            (ticket_attempts.c.key, where.key),
-            (ticket_attempts.c.app, where.app),
-            (ticket_attempts.c.video, where.video),
-            (ticket_attempts.c.ip, where.ip),
-            (ticket_attempts.c.pass_hash, where.pass_hash),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        if where.success is not None:
-            query = query.where(ticket_attempts.c.success == int(where.success))
-        with self._db.read() as conn:
-            return int(conn.execute(query.select_from(ticket_attempts)).scalar_one())
 
 
 def _ticket_from_tuple(row: tuple[Any, ...]) -> Ticket:
