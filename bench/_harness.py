@@ -34,15 +34,48 @@ def require_wrk() -> None:
         sys.exit("wrk is not installed: run scripts/bench")
 
 
-def bench_database(workdir: Path, name: str = "bench") -> tuple[str, Services, Account]:
-    """A fresh SQLite database ``workdir/name.db`` holding the account 158 ("bench"): its
-    URL, services on it, and the account."""
-    path = workdir / f"{name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{path}"
+def bench_database(
+    workdir: Path, name: str = "bench", *, backend: str = "sqlite"
+) -> tuple[str, Services, Account]:
+    """A fresh database holding the account 158 ("bench"): its URL, services on it, and the
+    account. SQLite: the file ``workdir/name.db``. PostgreSQL: a new database on the server
+    ``CDNPANEL_BENCH_POSTGRES_URL`` names (by default the machine's, as the tests use it),
+    dropped when the benchmark exits."""
+    if backend == "postgresql":
+        url = _fresh_postgres_database(name)
+    else:
+        path = workdir / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
     services = build_services(Settings(database_url=url))
     return url, services, services.accounts.create_account("bench", cdn_id=158)
+
+
+def _fresh_postgres_database(name: str) -> str:
+    import atexit
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(
+        os.environ.get("CDNPANEL_BENCH_POSTGRES_URL")
+        or os.environ.get("CDNPANEL_TEST_POSTGRES_URL")
+        or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    database = f"cdnpanel_{name}_{os.getpid()}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+
+    def drop() -> None:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        engine.dispose()
+
+    atexit.register(drop)
+    return admin.set(database=database).render_as_string(hide_password=False)
 
 
 def signed_bodies(
