@@ -16,16 +16,6 @@ from cdnpanel.wiring import Services
 from tests.ingest.logs import combined_log, merged, stored_totals, write
 
 
-@pytest.fixture
-def metered(services: Services) -> Services:
-    account = services.accounts.create_account("acme")
-    services.applications.create(account.id, "live")
-    services.applications.create(account.id, "vod")
-    services.usage.add_server("HML", "edge")
-    services.usage.add_server("ORG", "origin")
-    return services
-
-
 def ingest(services: Services, *paths: Path, server: str = "HML", workers: int = 1, **kw):  # type: ignore[no-untyped-def]
     with services.usage.ingest_job(server, workers=workers) as job:
         return [job.ingest(str(p), **kw) for p in paths]

@@ -43,15 +43,6 @@ def prefix(data: bytes, size: int) -> bytes:
     return data[: data.rfind(b"\n", 0, size) + 1]
 
 
-@pytest.fixture
-def metered(services: Services) -> Services:
-    account = services.accounts.create_account("acme")
-    services.applications.create(account.id, "live")
-    services.applications.create(account.id, "vod")
-    services.usage.add_server("HML", "edge")
-    return services
-
-
 def ingest(services: Services, path: Path | str, server: str = "HML", **kw):  # type: ignore[no-untyped-def]
     with services.usage.ingest_job(server, workers=kw.pop("workers", 1)) as job:
         return job.ingest(str(path), **kw)
