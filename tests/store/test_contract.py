@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from cdnpanel.errors import Conflict
 from cdnpanel.records import Nonce
@@ -169,6 +170,27 @@ def test_concurrent_claims_of_one_nonce_admit_exactly_one(database_url: str, bac
     for db in dbs:
         db.dispose()
     assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_a_hot_read_on_a_lost_connection_is_sent_again_on_a_new_one(
+    db: Database, other: Database, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to lose")
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    keys = KeyStore(db)
+    keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+    assert keys.find_active_credential("K" * 32) is not None  # a pooled read connection
+    with other.write() as conn:  # what a PostgreSQL restart does to it
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state = 'idle'"
+            )
+        )
+    # The pooled connection is dead: the read goes again on a new one, unseen by the caller.
+    assert keys.find_active_credential("K" * 32) is not None
 
 
 def test_prepared_reads_see_what_another_connection_committed(
