@@ -292,3 +292,24 @@ class Claim(NamedTuple):
     """A claim as a copy finds it: its answer, None while its request is being carried out."""
 
     answer: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerDay:
+    """One day's usage of some applications on one server."""
+
+    day: str  # YYYY-MM-DD (UTC)
+    server: str  # the server's short code
+    bytes_sent: int
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """An account's usage over a period: bytes and requests per server role (edge, cdn,
+    origin, videocdn) and each meter's value (a counter's total, a gauge's peak; None when
+    nothing reported it)."""
+
+    bandwidth: dict[str, int]
+    requests: dict[str, int]
+    meters: dict[str, float | None]

@@ -6,13 +6,9 @@ from datetime import date
 
 import pytest
 
+from cdnpanel.commands.usage import format_bytes, format_count, format_hours
 from cdnpanel.errors import Conflict, InvalidParameter
-from cdnpanel.services.usage import (
-    Period,
-    format_bytes,
-    format_count,
-    format_hours,
-)
+from cdnpanel.services.usage import Period
 from cdnpanel.wiring import Services
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cdnpanel.commands.params import StartTime
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
+from cdnpanel.records import UsageSummary
+from cdnpanel.store.usage import ROLES
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "format_bytes", "format_count", "format_hours", "summary_rows"]
 
 
 class SummaryParams(Params):
@@ -21,11 +25,96 @@ class SummaryParams(Params):
 def summary(context: CommandContext, params: SummaryParams) -> Answer:
     usage = context.services.usage
     period = usage.summary_period(params.starttime)
-    rows = usage.summary(context.caller.account_id, period)
+    rows = summary_rows(usage.summary(context.caller.account_id, period))
     return Answer(
         "Found Usage Summary Data",
         {"data": {"cols": [["string", "Name"], ["number", "Total"]], "vals": rows}},
     )
+
+
+def summary_rows(usage: UsageSummary) -> list[list[Any]]:
+    """The rows of seed 001, in its order: [label, {"v": exact, "f": formatted}]."""
+    meters = usage.meters
+
+    def number(name: str) -> int:
+        return round(meters[name] or 0)
+
+    bandwidth = [usage.bandwidth[role] for role in ROLES]
+    requests = [usage.requests[role] for role in ROLES]
+    queries = [number("sql-select"), number("sql-update"), number("sql-other")]
+    rows: list[list[Any]] = []
+    for label, sent in zip(_ROLE_LABELS, bandwidth, strict=True):
+        rows.append([f"{label} Bandwidth:", _bytes(sent)])
+    rows.append(["Total Bandwidth:", _bytes(sum(bandwidth))])
+    for label, count in zip(_ROLE_LABELS, requests, strict=True):
+        rows.append([f"{label} Requests:", _count(count)])
+    rows += [
+        ["Total Requests:", _count(sum(requests))],
+        ["SQL SELECT:", _count(queries[0])],
+        ["SQL UPDATE:", _count(queries[1])],
+        ["SQL OTHER:", _count(queries[2])],
+        ["SQL Replication Bandwidth:", _bytes(number("sql-replication-bytes"))],
+        ["SQL CPU Hours:", _hours(meters["sql-cpu-seconds"])],
+        ["SQL Query Total:", _count(sum(queries))],
+        ["PHP CPU Hours:", _hours(meters["php-cpu-seconds"])],
+        ["Origin CPU Hours:", _hours(meters["origin-cpu-seconds"], missing=_COMING_SOON)],
+        ["Origin Processes:", _count(number("origin-processes"))],
+        ["Origin I/O Transactions:", _count(number("origin-io-transactions"))],
+        ["Origin Memory Seconds:", _count(number("origin-memory-seconds"))],
+        ["Origin Disk:", _bytes(meters["origin-disk-bytes"], missing=_COMING_SOON)],
+    ]
+    return rows
+
+
+_ROLE_LABELS = ("Edge", "CDN", "Origin", "VideoCDN")  # the order of ROLES
+_COMING_SOON = "Coming Soon"  # seed 001: what a row nothing has fed yet shows
+
+
+def _count(value: int) -> dict[str, Any]:
+    return {"v": value, "f": format_count(value)}
+
+
+def _bytes(value: float | None, *, missing: str | None = None) -> dict[str, Any]:
+    if value is None and missing is not None:
+        return {"v": 0, "f": missing}
+    exact = round(value or 0)
+    return {"v": exact, "f": format_bytes(exact)}
+
+
+def _hours(seconds: float | None, *, missing: str | None = None) -> dict[str, Any]:
+    if seconds is None and missing is not None:
+        return {"v": 0, "f": missing}
+    hours = round((seconds or 0) / 3600, 6)
+    return {"v": hours, "f": format_hours(hours)}
+
+
+def format_count(value: int) -> str:
+    """``28,103 `` (the seed's trailing space: a count has no unit)."""
+    return f"{value:,} "
+
+
+_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
+
+
+def format_bytes(value: int) -> str:
+    """Decimal units, as bandwidth is billed: ``0 ``, ``512 B``, ``1.50 GB``."""
+    if value == 0:
+        return "0 "
+    size = float(value)
+    unit = 0
+    while round(size, 2) >= 1000 and unit < len(_BYTE_UNITS) - 1:
+        size /= 1000
+        unit += 1
+    if unit == 0:
+        return f"{value:,} B"
+    return f"{size:,.2f} {_BYTE_UNITS[unit]}"
+
+
+def format_hours(hours: float) -> str:
+    """``0 `` or ``1,234.50 ``."""
+    if hours == 0:
+        return "0 "
+    return f"{hours:,.2f} "
 
 
 COMMANDS = (summary,)

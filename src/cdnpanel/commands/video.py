@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cdnpanel.commands.params import AppRefs, StartTime
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
+from cdnpanel.records import ServerDay
 
 __all__ = ["COMMANDS"]
 
@@ -41,11 +44,30 @@ def servers(context: CommandContext, params: ServersParams) -> Answer:
     services = context.services
     apps = services.applications.resolve(context.caller.account_id, params.app)
     period = services.usage.servers_period(params.starttime)
-    data = services.usage.video_servers(context.caller.account_id, apps, period)
+    days = services.usage.video_servers(context.caller.account_id, apps, period)
+    data = [
+        {
+            "date": d.day,
+            "server": d.server,
+            "bytes_total": d.bytes_sent,
+            "requests_total": d.requests,
+        }
+        for d in days
+    ]
     # The seed's message, and for nothing the seeds' "No ... Found" (as video.getapps says).
     return Answer(
         "Found Video Region Data" if data else "No Video Region Data Found", {"data": data}
     )
+
+
+def _server_day(day: ServerDay) -> dict[str, Any]:
+    """One row of the seed's answer."""
+    return {
+        "date": day.day,
+        "server": day.server,
+        "bytes_total": day.bytes_sent,
+        "requests_total": day.requests,
+    }
 
 
 COMMANDS = (getapps, servers)

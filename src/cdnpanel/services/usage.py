@@ -21,7 +21,7 @@ from typing import Any
 from cdnpanel.errors import InvalidParameter, NotFound
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.ingest.job import IngestJob, Progress
-from cdnpanel.records import Application
+from cdnpanel.records import Application, ServerDay, UsageSummary
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
@@ -34,9 +34,6 @@ __all__ = [
     "Meter",
     "Period",
     "UsageService",
-    "format_bytes",
-    "format_count",
-    "format_hours",
 ]
 
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -222,7 +219,7 @@ class UsageService:
 
     def video_servers(
         self, account_id: int, apps: Sequence[Application], period: Period
-    ) -> list[dict[str, Any]]:
+    ) -> list[ServerDay]:
         """Per day and server, the bytes and requests of these applications together: every
         day of the period up to today (UTC) for each server that served them in it, by date
         then server. Days still to come have no rows."""
@@ -240,9 +237,7 @@ class UsageService:
             text = day_text(day)
             for name, server in servers:
                 sent, count = totals.get((day, server), nothing)
-                data.append(
-                    {"date": text, "server": name, "bytes_total": sent, "requests_total": count}
-                )
+                data.append(ServerDay(text, name, sent, count))
         return data
 
     def _servers_by_day(
@@ -291,95 +286,19 @@ class UsageService:
         following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
         return Period(day_of(month), day_of(following) - 1)
 
-    def summary(self, account_id: int, period: Period) -> list[list[Any]]:
-        """The rows of seed 001, in its order: [label, {"v": exact, "f": formatted}]."""
+    def summary(self, account_id: int, period: Period) -> UsageSummary:
+        """The account's usage over the period, by server role and meter."""
         window = {"first_day": period.first_day, "last_day": period.last_day}
         roles = self._usage.totals_by_role(account_id, **window)
-        meters = self._usage.meters(account_id, **window)
-
-        def meter(name: str) -> float | None:
-            found = meters.get(name)
-            if found is None:
-                return None
-            total, peak = found
-            return peak if METERS[name].kind == "gauge" else total
-
-        def number(name: str) -> int:
-            return round(meter(name) or 0)
-
-        bandwidth = [roles.get(role, (0, 0))[0] for role in ROLES]
-        requests = [roles.get(role, (0, 0))[1] for role in ROLES]
-        queries = [number("sql-select"), number("sql-update"), number("sql-other")]
-        rows: list[list[Any]] = []
-        for label, sent in zip(_ROLE_LABELS, bandwidth, strict=True):
-            rows.append([f"{label} Bandwidth:", _bytes(sent)])
-        rows.append(["Total Bandwidth:", _bytes(sum(bandwidth))])
-        for label, count in zip(_ROLE_LABELS, requests, strict=True):
-            rows.append([f"{label} Requests:", _count(count)])
-        rows += [
-            ["Total Requests:", _count(sum(requests))],
-            ["SQL SELECT:", _count(queries[0])],
-            ["SQL UPDATE:", _count(queries[1])],
-            ["SQL OTHER:", _count(queries[2])],
-            ["SQL Replication Bandwidth:", _bytes(number("sql-replication-bytes"))],
-            ["SQL CPU Hours:", _hours(meter("sql-cpu-seconds"))],
-            ["SQL Query Total:", _count(sum(queries))],
-            ["PHP CPU Hours:", _hours(meter("php-cpu-seconds"))],
-            ["Origin CPU Hours:", _hours(meter("origin-cpu-seconds"), missing=_COMING_SOON)],
-            ["Origin Processes:", _count(number("origin-processes"))],
-            ["Origin I/O Transactions:", _count(number("origin-io-transactions"))],
-            ["Origin Memory Seconds:", _count(number("origin-memory-seconds"))],
-            ["Origin Disk:", _bytes(meter("origin-disk-bytes"), missing=_COMING_SOON)],
-        ]
-        return rows
-
-
-_ROLE_LABELS = ("Edge", "CDN", "Origin", "VideoCDN")  # the order of ROLES
-_COMING_SOON = "Coming Soon"  # seed 001: what a row nothing has fed yet shows
-
-
-def _count(value: int) -> dict[str, Any]:
-    return {"v": value, "f": format_count(value)}
-
-
-def _bytes(value: float | None, *, missing: str | None = None) -> dict[str, Any]:
-    if value is None and missing is not None:
-        return {"v": 0, "f": missing}
-    exact = round(value or 0)
-    return {"v": exact, "f": format_bytes(exact)}
-
-
-def _hours(seconds: float | None, *, missing: str | None = None) -> dict[str, Any]:
-    if seconds is None and missing is not None:
-        return {"v": 0, "f": missing}
-    hours = round((seconds or 0) / 3600, 6)
-    return {"v": hours, "f": format_hours(hours)}
-
-
-def format_count(value: int) -> str:
-    """``28,103 `` (the seed's trailing space: a count has no unit)."""
-    return f"{value:,} "
-
-
-_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
-
-
-def format_bytes(value: int) -> str:
-    """Decimal units, as bandwidth is billed: ``0 ``, ``512 B``, ``1.50 GB``."""
-    if value == 0:
-        return "0 "
-    size = float(value)
-    unit = 0
-    while round(size, 2) >= 1000 and unit < len(_BYTE_UNITS) - 1:
-        size /= 1000
-        unit += 1
-    if unit == 0:
-        return f"{value:,} B"
-    return f"{size:,.2f} {_BYTE_UNITS[unit]}"
-
-
-def format_hours(hours: float) -> str:
-    """``0 `` or ``1,234.50 ``."""
-    if hours == 0:
-        return "0 "
-    return f"{hours:,.2f} "
+        found = self._usage.meters(account_id, **window)
+        meters: dict[str, float | None] = {}
+        for name, meter in METERS.items():
+            values = found.get(name)
+            meters[name] = (
+                None if values is None else (values[1] if meter.kind == "gauge" else values[0])
+            )
+        return UsageSummary(
+            bandwidth={role: roles.get(role, (0, 0))[0] for role in ROLES},
+            requests={role: roles.get(role, (0, 0))[1] for role in ROLES},
+            meters=meters,
+        )
