@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from cdnpanel.services.tickets import TicketService
     from cdnpanel.services.usage import UsageService
     from cdnpanel.services.viewers import ViewerService
+    from cdnpanel.store.database import StoreRun
 
 __all__ = [
     "Answer",
@@ -86,7 +87,6 @@ class CommandContext(NamedTuple):
 Handler = Callable[[CommandContext, P], Answer | Awaitable[Answer]]
 """A command's handler: a function, or a coroutine function for a command that awaits its
 services (which make their writes with the other requests' of the moment)."""
-StoreRun = Callable[[Callable[[], Answer]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,8 @@ class Command(Generic[P]):
             return await cast(Awaitable[Answer], self.handler(context, params))
         if self.blocking_io:
             return cast(Answer, await anyio.to_thread.run_sync(self.handler, context, params))
-        return await run(lambda: cast(Answer, self.handler(context, params)))
+        answer: Answer = await run(lambda: self.handler(context, params))
+        return answer
 
     @property
     def parameter_names(self) -> list[str]:

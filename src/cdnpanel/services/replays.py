@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cdnpanel.errors import CdnpanelError, ReplayedRequest
 from cdnpanel.protocol.request import SignedRequest
 from cdnpanel.services.authentication import Authenticator, Verified
-from cdnpanel.services.tickets import StoreRun
+from cdnpanel.store.database import StoreRun
 
 __all__ = ["FirstAnswer", "Replays", "seal", "unseal"]
 

@@ -8,7 +8,7 @@ that, and a viewer's requests between two lookups cost no query.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +31,10 @@ from cdnpanel.services.ticket_rules import (
 )
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.attempts import AttemptLog
+from cdnpanel.store.database import StoreRun
 from cdnpanel.store.tickets import TicketStore
 
-__all__ = ["IssuedTicket", "StoreRun", "TicketService"]
-
-StoreRun = Callable[[Callable[[], Any]], Awaitable[Any]]
+__all__ = ["IssuedTicket", "TicketService"]
 
 _MAX_PASS = 256
 

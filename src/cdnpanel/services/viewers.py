@@ -39,9 +39,9 @@ from cdnpanel.records import (
 )
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
-from cdnpanel.services.tickets import StoreRun
 from cdnpanel.services.usher import Admission, Usher, viewer_of
 from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.database import StoreRun
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import ViewerStore
 

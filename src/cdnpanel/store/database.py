@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,10 +27,13 @@ from cdnpanel.store.group_commit import GroupCommit, WriteKind
 if TYPE_CHECKING:
     from cdnpanel.store.prepared import CachedRead, Prepared
 
-__all__ = ["Database"]
+__all__ = ["Database", "StoreRun"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+StoreRun = Callable[[Callable[[], Any]], Awaitable[Any]]
+"""``Database.run``'s shape, as the services that do store work from async code take it."""
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,8 +18,9 @@ from starlette.routing import Route
 
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
-from cdnpanel.errors import CdnpanelError, MalformedRequest, MethodNotAllowed, NoApiHere
+from cdnpanel.errors import MalformedRequest, MethodNotAllowed, NoApiHere
 from cdnpanel.protocol import envelope
+from cdnpanel.store.database import StoreRun
 from cdnpanel.web.asgi import CdnpanelApp
 from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks
@@ -36,16 +37,14 @@ SESSION_SWEEP_SECONDS = 1.0
 def _json_http_error(request: Request, exc: Exception) -> Response:
     """Starlette's refusals (no route, a route's other methods) in the API's envelope."""
     assert isinstance(exc, HTTPException)
-    error: CdnpanelError
     if exc.status_code == 404:
-        error = NoApiHere(request.url.path)
+        status, body = envelope.encode_failure(NoApiHere(request.url.path), elapsed=0.0)
     elif exc.status_code == 405:
-        error = MethodNotAllowed(request.method, path=request.url.path, takes="POST")
-    else:
-        error = MalformedRequest(str(exc.detail))
-    status, body = envelope.encode_failure(error, elapsed=0.0)
-    if isinstance(error, MalformedRequest) and not isinstance(error, NoApiHere):
-        status = exc.status_code  # what Starlette refused, as it said
+        refusal = MethodNotAllowed(request.method, path=request.url.path, takes="POST")
+        status, body = envelope.encode_failure(refusal, elapsed=0.0)
+    else:  # what Starlette refused, with its status
+        status = exc.status_code
+        _, body = envelope.encode_failure(MalformedRequest(str(exc.detail)), elapsed=0.0)
     return Response(body, status_code=status, media_type="application/json")
 
 
@@ -109,9 +108,7 @@ def create_app(
     return CdnpanelApp(starlette, endpoint, hooks)
 
 
-async def _run_steps(
-    seconds: float, what: str, step: Callable[[], bool], run: Callable[..., Awaitable[bool]]
-) -> None:
+async def _run_steps(seconds: float, what: str, step: Callable[[], bool], run: StoreRun) -> None:
     """Every ``seconds``, run ``step`` until it says nothing is left, one step at a time.
 
     On SQLite ``run`` (``Database.run``) runs it on the event loop, like the request path's own
