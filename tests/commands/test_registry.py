@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import ast
+import inspect
 import re
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdnpanel.commands.params import AppRefs
-from cdnpanel.commands.registry import Answer, CommandContext, Params, Registry, command
+from cdnpanel.commands.registry import (
+    Answer,
+    Command,
+    CommandContext,
+    Params,
+    Registry,
+    command,
+)
 from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 from cdnpanel.protocol.request import parse_request
 from cdnpanel.wiring import Services, build_registry
@@ -22,7 +32,7 @@ class ServersParams(Params):
     starttime: str | int | None = None
 
 
-@command("test.servers", params=ServersParams, summary="test")
+@command("test.servers", params=ServersParams, summary="test", uses=())
 def servers(_context: CommandContext, params: ServersParams) -> Answer:
     return Answer("ok", {"app": params.app})
 
@@ -130,11 +140,45 @@ def test_a_read_runs_in_place_without_waiting() -> None:
         return Answer("ok")
 
     with pytest.raises(ValueError, match="without waiting"):
-        command("test.remote", params=Params, summary="t", blocking_io=True, reads=True)(
+        command("test.remote", params=Params, summary="t", uses=(), blocking_io=True, reads=True)(
             lambda _context, _params: Answer("ok")
         )
     with pytest.raises(ValueError, match="without waiting"):
-        command("test.awaits", params=Params, summary="t", reads=True)(awaits)
+        command("test.awaits", params=Params, summary="t", uses=(), reads=True)(awaits)
+
+
+def test_a_command_declares_only_services_that_exist() -> None:
+    with pytest.raises(ValueError, match=r"no service store \(applications, streams"):
+        command("test.store", params=Params, summary="t", uses=("store",))(servers.handler)
+
+
+def test_a_command_is_given_only_the_services_it_declares(services: Services) -> None:
+    getapps = build_registry().get("video.getapps")
+    given = build_registry().given(services.commands)["video.getapps"]
+    assert given.applications is services.applications
+    with pytest.raises(RuntimeError, match=r"video\.getapps uses the tickets service without"):
+        given.tickets.get(158, "key")
+    assert services.commands.only(getapps).usage is not services.usage
+
+
+def _services_used(cmd: Command[Any]) -> set[str]:
+    """The services a handler's code names: ``context.services.X`` or ``services.X`` (a local
+    holding ``context.services``), read from its source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(cmd.handler))))
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (
+            (isinstance(node.value, ast.Name) and node.value.id == "services")
+            or (isinstance(node.value, ast.Attribute) and node.value.attr == "services")
+        ):
+            used.add(node.attr)
+    return used
+
+
+@pytest.mark.parametrize("name", build_registry().names())
+def test_every_command_declares_exactly_the_services_its_code_uses(name: str) -> None:
+    cmd = build_registry().get(name)
+    assert _services_used(cmd) == cmd.uses
 
 
 READ_CALLS: dict[str, dict[str, Any]] = {
@@ -170,7 +214,8 @@ async def test_reads_never_write(
     monkeypatch.setattr(services.db, "submit", no_writes)
     for name, params in READ_CALLS.items():
         params = {k: ticket.key if v == "<ticket>" else v for k, v in params.items()}
-        answer = registry.get(name).read(CommandContext(caller, services.commands), params)
+        given = registry.given(services.commands)[name]
+        answer = registry.get(name).read(CommandContext(caller, given), params)
         assert answer.message, name
 
 

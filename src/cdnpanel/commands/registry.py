@@ -7,6 +7,7 @@ registry by tests, so a command cannot ship undocumented or unreachable.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import suppress
@@ -69,14 +70,47 @@ class Answer(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class CommandServices:
-    """What a command may use: the domain services behind the seed's commands. Not the store,
-    the settings, the HTTP client or the adapters underneath (``wiring`` builds it)."""
+    """The domain services behind the seed's commands: never the store, the settings, the HTTP
+    client or the adapters underneath (``wiring`` builds it). Each command is given only the
+    ones it declares (``uses``): see ``only``."""
 
     applications: ApplicationService
     streams: StreamRegistry
     tickets: TicketService
     usage: UsageService
     viewers: ViewerService
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in dataclasses.fields(cls))
+
+    def only(self, command: Command[Any]) -> CommandServices:
+        """These services as ``command`` is given them: the ones it declared, and in place of
+        each other one a stand-in that refuses every use, naming the command."""
+        return dataclasses.replace(
+            self,
+            **{
+                name: cast(Any, _Undeclared(command.name, name))
+                for name in self.names() - command.uses
+            },
+        )
+
+
+class _Undeclared:
+    """A service a command did not declare: using it is a bug in the command, found by its
+    first test (``tests/commands/test_registry.py`` also reads every handler for uses)."""
+
+    __slots__ = ("_command", "_service")
+
+    def __init__(self, command: str, service: str) -> None:
+        self._command = command
+        self._service = service
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise RuntimeError(
+            f"{self._command} uses the {self._service} service without declaring it "
+            f"(add it to uses= in its @command)"
+        )
 
 
 class CommandContext(NamedTuple):
@@ -95,6 +129,9 @@ class Command(Generic[P]):
     params: type[P]
     handler: Handler[P]
     summary: str
+    # The services the handler uses (names of ``CommandServices`` fields): it is given those
+    # and no others.
+    uses: frozenset[str]
     # True when the handler waits on the network (a media server): it then runs in a worker
     # thread, never on the event loop, whatever the store.
     blocking_io: bool = False
@@ -110,6 +147,10 @@ class Command(Generic[P]):
     def __post_init__(self) -> None:
         if self.reads and (self.blocking_io or self.awaits):
             raise ValueError(f"{self.name}: a read runs in place, without waiting")
+        unknown = self.uses - CommandServices.names()
+        if unknown:
+            known = ", ".join(sorted(CommandServices.names()))
+            raise ValueError(f"{self.name}: no service {', '.join(sorted(unknown))} ({known})")
         with suppress(ValidationError):
             object.__setattr__(self, "_no_params", self.params.model_validate({}))
 
@@ -163,9 +204,15 @@ def _refuse_nul(raw_params: Mapping[str, Any]) -> None:
 
 
 def command(
-    name: str, *, params: type[P], summary: str, blocking_io: bool = False, reads: bool = False
+    name: str,
+    *,
+    params: type[P],
+    summary: str,
+    uses: Iterable[str],
+    blocking_io: bool = False,
+    reads: bool = False,
 ) -> Callable[[Handler[P]], Command[P]]:
-    """Declare a handler as the command ``name``."""
+    """Declare a handler as the command ``name``, given the services ``uses`` names."""
 
     def declare(handler: Handler[P]) -> Command[P]:
         return Command(
@@ -173,6 +220,7 @@ def command(
             params=params,
             handler=handler,
             summary=summary,
+            uses=frozenset(uses),
             blocking_io=blocking_io,
             reads=reads,
         )
@@ -199,6 +247,10 @@ class Registry:
             return self._commands[name]
         except KeyError:
             raise UnknownCommand(name, self.names()) from None
+
+    def given(self, services: CommandServices) -> Mapping[str, CommandServices]:
+        """What each command is given, by name: built once, when a server starts."""
+        return MappingProxyType({cmd.name: services.only(cmd) for cmd in self._commands.values()})
 
 
 def _parameter_error(cmd: Command[Any], exc: ValidationError) -> Exception:

@@ -55,6 +55,7 @@ class RequestParams(Params):
     "sevu.request",
     params=RequestParams,
     summary="Issue a SEVU ticket: who (ip) may play which apps and videos, how often, until when.",
+    uses=("tickets",),
 )
 async def request(context: CommandContext, params: RequestParams) -> Answer:
     expiries = [v for v in (params.expire, params.expires, params.expire_date) if v is not None]
@@ -87,6 +88,7 @@ class StatusParams(KeyParams):
     "sevu.status",
     params=StatusParams,
     summary="A ticket's criteria, uses remaining, last use and whether it is active.",
+    uses=("tickets",),
     reads=True,
 )
 def status(context: CommandContext, params: StatusParams) -> Answer:
@@ -107,6 +109,7 @@ def status(context: CommandContext, params: StatusParams) -> Answer:
     "sevu.revoke",
     params=KeyParams,
     summary="Revoke a ticket: new and running viewers with it are refused within seconds.",
+    uses=("tickets", "viewers", "streams"),
     blocking_io=True,  # it drops the ticket's RTMP players on their origins
 )
 def revoke(context: CommandContext, params: KeyParams) -> Answer:
@@ -138,6 +141,7 @@ class ErrorCountParams(Params):
     "sevu.errorcount",
     params=ErrorCountParams,
     summary="Count playback attempts with tickets, by key, app, video, ip, pass or success.",
+    uses=("tickets",),
     reads=True,
 )
 def errorcount(context: CommandContext, params: ErrorCountParams) -> Answer:

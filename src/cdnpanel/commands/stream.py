@@ -41,6 +41,7 @@ class CloseParams(Params):
     "stream.close",
     params=CloseParams,
     summary="Close a live stream: drop its publisher on the origin (encoders may reconnect).",
+    uses=("applications", "streams"),
     blocking_io=True,
 )
 def close(context: CommandContext, params: CloseParams) -> Answer:
@@ -74,6 +75,7 @@ class ActiveParams(Params):
     "stream.active",
     params=ActiveParams,
     summary="List the account's live streams with their stream_id, origin and viewers.",
+    uses=("applications", "streams"),
     reads=True,
 )
 def active(context: CommandContext, params: ActiveParams) -> Answer:

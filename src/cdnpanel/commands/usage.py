@@ -20,6 +20,7 @@ class SummaryParams(Params):
     "usage.summary",
     params=SummaryParams,
     summary="Summarise the account's usage over a month, in Google Tables format.",
+    uses=("usage",),
     reads=True,
 )
 def summary(context: CommandContext, params: SummaryParams) -> Answer:

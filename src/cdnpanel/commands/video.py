@@ -19,6 +19,7 @@ class GetAppsParams(Params):
     "video.getapps",
     params=GetAppsParams,
     summary="List the account's applications with their ids and names.",
+    uses=("applications",),
     reads=True,
 )
 def getapps(context: CommandContext, _params: GetAppsParams) -> Answer:
@@ -38,6 +39,7 @@ class ServersParams(Params):
     "video.servers",
     params=ServersParams,
     summary="30 days of bytes and requests per day and server for one or more applications.",
+    uses=("applications", "usage"),
     reads=True,
 )
 def servers(context: CommandContext, params: ServersParams) -> Answer:

@@ -28,6 +28,7 @@ class ViewerCountParams(Params):
     "vsn.viewercount",
     params=ViewerCountParams,
     summary="Count the viewers watching a stream or VOD path now (RTMP and HLS).",
+    uses=("applications", "viewers"),
     reads=True,
 )
 def viewercount(context: CommandContext, params: ViewerCountParams) -> Answer:

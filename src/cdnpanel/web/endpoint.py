@@ -51,7 +51,7 @@ class CommandEndpoint:
 
     def __init__(self, services: Services, registry: Registry) -> None:
         self._services = services
-        self._commands = services.commands  # what commands are given: CommandServices
+        self._given = registry.given(services.commands)  # each command's declared services
         self._registry = registry
         self._max_body = services.settings.max_body_bytes
         self._body_deadlines = _BodyDeadlines(services.settings.body_timeout)
@@ -116,7 +116,7 @@ class CommandEndpoint:
         """An admitted request's answer, success or failure: what its copies will get."""
         try:
             if answer is None:  # a change: carried out only once admitted
-                context = CommandContext(verified.caller, self._commands)
+                context = CommandContext(verified.caller, self._given[command.name])
                 answer = await command.carry_out(context, request.params, run=self._services.db.run)
         except Exception as exc:
             if not isinstance(exc, CdnpanelError):
@@ -132,7 +132,7 @@ class CommandEndpoint:
             command = self._registry.get(request.command)
             if not command.reads:
                 return verified, command, None
-            context = CommandContext(verified.caller, self._commands)
+            context = CommandContext(verified.caller, self._given[command.name])
             return verified, command, command.read(context, request.params)
 
     async def _read_body(self, receive: Receive, declared: str | None) -> bytes:
