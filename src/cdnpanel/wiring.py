@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from cdnpanel.commands import sevu, stream, usage, video, vsn
 from cdnpanel.commands.registry import CommandServices, Registry
@@ -101,8 +102,11 @@ def build_services(
 
     ``clock`` is the wall clock (seconds since the epoch) everything is dated and cached by;
     ``monotonic`` measures the store's intervals; ``freshness`` bounds every cache."""
+    backend = make_url(settings.database_url).get_backend_name()
     db = Database(
-        settings.database_url, others_check_interval=freshness.others_commits, monotonic=monotonic
+        settings.database_url,
+        others_check_interval=freshness.others_check_interval(backend),
+        monotonic=monotonic,
     )
     if migrate:
         upgrade(db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from cdnpanel.errors import Conflict
 from cdnpanel.records import Nonce
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.database import Database
+from cdnpanel.store.database import Database, NotInMemory
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import current_revision, head_revision, upgrade
 from cdnpanel.store.nonces import NonceStore
@@ -250,8 +251,6 @@ def test_cached_reads_see_other_processes_commits_within_the_check_interval(
 ) -> None:
     clock = FrozenClock(0.0)  # a monotonic clock as a machine booted a moment ago has it
     db = db_factory(others_check_interval=3600.0, monotonic=clock)
-    if not db.is_sqlite:
-        pytest.skip("reads are not cached on PostgreSQL")
     account = AccountStore(db).create(name="a", cdn_id=None, now=1)
     apps = ApplicationStore(db)
     assert apps.list_for_account(account.id) == []
@@ -279,7 +278,7 @@ def test_cached_reads_are_read_afresh_while_the_writer_is_busy_elsewhere(
 ) -> None:
     db = db_factory(others_check_interval=0.0)
     if not db.is_sqlite:
-        pytest.skip("reads are not cached on PostgreSQL")
+        pytest.skip("PostgreSQL's look at other commits reads a row, not the writer's connection")
     writing, done = threading.Event(), threading.Event()
 
     def hold_the_writer() -> None:
@@ -318,18 +317,81 @@ async def test_cached_reads_see_this_process_commits_at_once_but_for_replay_clai
     assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
     keys.revoke(account_id=account.id, api_key="K" * 32, now=3)
     assert keys.find_active_credential("K" * 32) is None
-    if db.is_sqlite:  # a write declared to touch no cached read leaves the values in place
-        assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
-        with db.write(keeps_cached_reads=True) as conn:
-            conn.execute(
-                applications.insert().values(account_id=account.id, name="x", created_at=4)
-            )
-        assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
-        await NonceStore(db).claim(Nonce(1, bytes(32), 5))
-        assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
-        with db.write() as conn:  # any other write drops them
-            pass
-        assert [a.name for a in apps.list_for_account(account.id)] == ["mine", "x"]
+    # A write declared to touch no cached read leaves the values in place.
+    assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+    with db.write(keeps_cached_reads=True) as conn:
+        conn.execute(applications.insert().values(account_id=account.id, name="x", created_at=4))
+    assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+    await NonceStore(db).claim(Nonce(1, bytes(32), 5))
+    assert [a.name for a in apps.list_for_account(account.id)] == ["mine"]
+    with db.write() as conn:  # any other write drops them
+        pass
+    assert [a.name for a in apps.list_for_account(account.id)] == ["mine", "x"]
+
+
+def test_every_change_to_a_cached_table_moves_the_version_other_nodes_look_at(
+    db: Database,
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite's PRAGMA data_version moves with every commit of another process")
+
+    def version() -> int:
+        with db.read() as conn:
+            return int(conn.execute(text("SELECT version FROM cache_version")).scalar_one())
+
+    seen = [version()]
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    seen.append(version())
+    keys, apps = KeyStore(db), ApplicationStore(db)
+    keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+    seen.append(version())
+    app = apps.create(account_id=account.id, name="one", now=1)
+    seen.append(version())
+    with db.write() as conn:
+        conn.execute(text("UPDATE applications SET name = 'two' WHERE id = :id"), {"id": app.id})
+    seen.append(version())
+    keys.revoke(account_id=account.id, api_key="K" * 32, now=2)
+    seen.append(version())
+    with db.write() as conn:
+        conn.execute(text("DELETE FROM applications"))
+    seen.append(version())
+    with db.write() as conn:  # a change that fails moves nothing
+        conn.execute(text("UPDATE accounts SET name = 'b'"))
+        conn.rollback()
+    seen.append(version())
+    moves = seen[:-1]
+    assert all(a < b for a, b in itertools.pairwise(moves)), seen
+    assert seen[-1] == seen[-2], seen
+
+
+def test_cached_reads_from_memory_need_no_database(
+    db_factory: Callable[..., Database], other: Database
+) -> None:
+    clock = FrozenClock(0.0)
+    db = db_factory(others_check_interval=10.0, monotonic=clock)
+    account = AccountStore(db).create(name="a", cdn_id=None, now=1)
+    keys, apps = KeyStore(db), ApplicationStore(db)
+    keys.create(account_id=account.id, api_key="K" * 32, secret="s", label="", now=1)
+
+    def credential() -> object:
+        return keys.find_active_credential("K" * 32)
+
+    if db.is_sqlite:  # SQLite's reads take microseconds: they are always made in place
+        return
+    with pytest.raises(NotInMemory):  # not read yet
+        db.from_memory(credential)
+    assert credential() is not None
+    assert db.from_memory(credential) is not None  # now kept
+    with pytest.raises(NotInMemory):  # any other read needs the database
+        db.from_memory(lambda: apps.get_by_name("one"))
+    KeyStore(other).revoke(account_id=account.id, api_key="K" * 32, now=2)
+    clock.advance(9.0)
+    assert db.from_memory(credential) is not None  # within the interval: not looked at yet
+    clock.advance(1.0)
+    with pytest.raises(NotInMemory):  # the look is due: it needs the database
+        db.from_memory(credential)
+    assert asyncio.run(db.run_reads(credential)) is None  # looked at in a thread
+    assert db.from_memory(credential) is None
 
 
 def test_cached_reads_stay_right_past_the_cache_bound(

@@ -8,16 +8,19 @@ surprises. PostgreSQL (shared, for several API nodes) gets the same interface.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, suppress
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -27,7 +30,7 @@ from cdnpanel.store.group_commit import GroupCommit, WriteKind
 if TYPE_CHECKING:
     from cdnpanel.store.prepared import CachedRead, Prepared
 
-__all__ = ["Database", "StoreRun"]
+__all__ = ["Database", "NotInMemory", "StoreRun"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,6 +48,13 @@ OTHERS_CHECK_INTERVAL = 0.001
 
 _NEVER: tuple[float, int | None] | None = None
 """``_others_checked`` before the first look at other processes' commits."""
+
+
+class NotInMemory(BaseException):
+    """Raised inside ``Database.from_memory`` at the work's first need of the database.
+
+    A BaseException, so that no ``except Exception`` of the work's own can take it for a
+    failure of the work and answer with it: it always reaches ``from_memory``'s caller."""
 
 
 class Database:
@@ -82,10 +92,20 @@ class Database:
         # Commits of this process that may have changed what cached reads read, and the last
         # look at other processes' commits: (when, PRAGMA data_version), or _NEVER before the
         # first. See _cache_version.
+        # (A fresh number per commit, never one a reader may have seen: writes on PostgreSQL
+        # run in several threads at once.)
+        self._generations = itertools.count(1)
         self._generation = 0
         self._others_checked: tuple[float, int | None] | None = _NEVER
-        # SQLite: each thread keeps one connection for single-statement reads (see query()).
+        # PostgreSQL: the thread that looks at the version row ahead of time, and whether it
+        # is looking now (see _pg_cache_version).
+        self._looker: ThreadPoolExecutor | None = None
+        self._looker_lock = threading.Lock()
+        self._looking = False
+        # SQLite: each thread keeps one connection for single-statement reads (see query()),
+        # and its own cached values. PostgreSQL: the threads share one set of values.
         self._readers = threading.local()
+        self._shared_values: _Values | None = None if self.is_sqlite else _Values(read_cache_size)
         self._reader_connections: list[Any] = []
         self._reader_lock = threading.Lock()
         # SQLite's calls take microseconds: store work runs in place, on the event loop.
@@ -116,6 +136,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection in a read transaction (a consistent snapshot on both backends)."""
+        self._needs_the_database()
         with _translate_store_errors(), self.engine.connect() as conn, conn.begin():
             if self.is_sqlite:
                 _driver_begin(conn, "BEGIN")
@@ -128,9 +149,14 @@ class Database:
         ``keeps_cached_reads``: the write changes no table a ``CachedRead`` reads (replay
         claims), so cached values stay valid past its commit. Any other write drops them.
         """
+        self._needs_the_database()
         if self._write_lock is None:
-            with _translate_store_errors(), self.engine.connect() as conn, conn.begin():
-                yield conn
+            try:
+                with _translate_store_errors(), self.engine.connect() as conn, conn.begin():
+                    yield conn
+            finally:  # as on SQLite; other processes see it in the version row
+                if not keeps_cached_reads:
+                    self._generation = next(self._generations)
             return
         with _translate_store_errors(), self._write_lock:
             conn = self._writer_connection()
@@ -140,7 +166,7 @@ class Database:
                     yield conn
             finally:  # committed or not: a cached read never outlives a write it may miss
                 if not keeps_cached_reads:
-                    self._generation += 1
+                    self._generation = next(self._generations)
 
     def _writer_connection(self) -> Connection:
         # Called with the write lock held: the connection is only ever used by one thread at once.
@@ -155,6 +181,32 @@ class Database:
         if self.runs_inline:
             return work()
         return await anyio.to_thread.run_sync(work)
+
+    def from_memory(self, work: Callable[[], T]) -> T:
+        """``work``'s result, run in place, on condition that it needs only cached values that
+        are known to be valid: at its first need of the database (a value not cached, a look
+        at other processes' commits that is due, any other read or write) it stops with
+        ``NotInMemory``, and the caller runs it again where store work runs (``run_reads``)."""
+        local = self._readers
+        local.memory_only = True
+        try:
+            return work()
+        finally:
+            local.memory_only = False
+
+    async def run_reads(self, work: Callable[[], T]) -> T:
+        """Reads from async code: in place on SQLite; on PostgreSQL in place too while they
+        find everything in memory (``from_memory``), else in a worker thread."""
+        if self.runs_inline:
+            return work()
+        try:
+            return self.from_memory(work)
+        except NotInMemory:
+            return await anyio.to_thread.run_sync(work)
+
+    def _needs_the_database(self) -> None:
+        if getattr(self._readers, "memory_only", False):
+            raise NotInMemory
 
     async def submit(self, kind: WriteKind[T, R], item: T) -> R:
         """Make one write of ``kind``, grouped with the writes submitted meanwhile into one
@@ -173,6 +225,7 @@ class Database:
         on a new one; only a second failure is StoreUnavailable.
         """
         if self._read_engine is not None:
+            self._needs_the_database()
             for attempt in (1, 2):  # a read is safe to send again, on a new connection
                 with _translate_store_errors(), self._read_engine.connect() as conn:
                     try:
@@ -184,30 +237,41 @@ class Database:
         return statement.run(self._reader().connection, self.engine.dialect, params)
 
     def cached(self, read: CachedRead[T], params: Mapping[str, Any]) -> T:
-        """``read``'s value for ``params``: on SQLite kept by the thread until the database
-        changes (see ``_Reader``), on PostgreSQL read each time."""
-        if not self.is_sqlite:
-            return read.build(self.query(read.prepared, params))
-        return self._reader().cached(read, self.engine.dialect, params)
+        """``read``'s value for ``params``, kept until the data it read may have changed (see
+        ``_Reader``): by each thread on SQLite, by the process on PostgreSQL."""
+        return self._reader().cached(read, params)
 
     def consistent_reads(self) -> AbstractContextManager[object]:
         """Cached reads inside share one check that the database is unchanged: for the reads of
-        one request, made in one step with no write between them. On PostgreSQL nothing."""
-        return self._reader() if self.is_sqlite else nullcontext()
+        one request, made in one step with no write between them."""
+        return self._reader()
 
     def _reader(self) -> _Reader:
         reader: _Reader | None = getattr(self._readers, "reader", None)
         return reader if reader is not None else self._open_reader()
 
     def _open_reader(self) -> _Reader:
+        if self._shared_values is not None:  # PostgreSQL: reads go through query()
+            reader = _Reader(self._shared_values, self._pg_cache_version, self._fetch)
+            self._readers.reader = reader
+            return reader
+        self._needs_the_database()
         with _translate_store_errors():
             pooled = self.engine.raw_connection()
         pooled.detach()  # the thread owns it; it does not take a place in the pool
-        reader = _Reader(pooled.dbapi_connection, self._cache_version, self._read_cache_size)
+        connection, dialect = pooled.dbapi_connection, self.engine.dialect
+
+        def fetch(read: CachedRead[Any], params: Mapping[str, Any]) -> Any:
+            return read.build(read.prepared.run(connection, dialect, params))
+
+        reader = _Reader(_Values(self._read_cache_size), self._cache_version, fetch, connection)
         self._readers.reader = reader
         with self._reader_lock:
-            self._reader_connections.append(reader.connection)
+            self._reader_connections.append(connection)
         return reader
+
+    def _fetch(self, read: CachedRead[T], params: Mapping[str, Any]) -> T:
+        return read.build(self.query(read.prepared, params))
 
     def _cache_version(self) -> tuple[int | None, int]:
         """What the cached reads of every thread are valid for: this process's commits that may
@@ -236,7 +300,51 @@ class Database:
         self._others_checked = (now, others)
         return others, generation
 
+    def _pg_cache_version(self) -> tuple[int | None, int]:
+        """PostgreSQL's ``_cache_version``: other processes' and nodes' commits show in the
+        ``cache_version`` row (migration 0009: triggers move it in the changing transaction),
+        looked at no more than once every ``others_check_interval``, by whichever thread needs
+        it first (never from memory: a look that is due stops ``from_memory``)."""
+        generation = self._generation
+        now = self._monotonic()
+        last = self._others_checked
+        if last is not None:
+            age = now - last[0]
+            if age < self._others_check_interval:
+                # Looked at again before it is due, while requests come: requests in place
+                # (from_memory) never find the look due, and never wait for it, under load.
+                if age >= self._others_check_interval / 2 and not self._looking:
+                    self._look_in_background()
+                return last[1], generation
+        self._needs_the_database()
+        return self._look_at_version(), generation
+
+    def _look_at_version(self) -> int:
+        when = self._monotonic()  # before the read: the look is as old as this, or younger
+        ((version,),) = self.query(_cache_version_read(), {})
+        self._others_checked = (when, version)
+        return int(version)
+
+    def _look_in_background(self) -> None:
+        self._looking = True
+        with self._looker_lock:
+            if self._looker is None:
+                self._looker = ThreadPoolExecutor(1, thread_name_prefix="cdnpanel-version")
+            self._looker.submit(self._look_once)
+
+    def _look_once(self) -> None:
+        try:
+            self._look_at_version()
+        except StoreUnavailable:  # the next request that finds the look due makes it itself
+            pass
+        finally:
+            self._looking = False
+
     def dispose(self) -> None:
+        with self._looker_lock:
+            looker, self._looker = self._looker, None
+        if looker is not None:
+            looker.shutdown(wait=True)
         if self._write_lock is not None:
             with self._write_lock:
                 if self._writer is not None:
@@ -252,23 +360,54 @@ class Database:
         self.engine.dispose()
 
 
-class _Reader:
-    """A thread's own SQLite connection for single-statement reads, and the values of its
-    cached reads, kept while the data they read is unchanged.
+class _Values:
+    """Values of cached reads and the version of the data they were read at; shared by the
+    threads of a process on PostgreSQL, so a value is kept only when the version its reader
+    checked is still the current one (a thread that looked later may have seen a change)."""
 
-    Before a cached read (once per ``consistent_reads`` scope) the cache is checked against
-    ``Database._cache_version`` and emptied when it moved: at once for a commit of this process
-    that may touch what cached reads read, within ``others_check_interval`` for a commit by
-    another process. This process's replay claims leave it alone. A read of the key or of an
-    account's applications costs 15 to 30 µs (more just after a commit, when SQLite has
-    dropped its own page cache); the look at other processes' commits about 5 µs, which is
-    why it is made once a millisecond rather than once a request.
+    __slots__ = ("_lock", "limit", "values", "version")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.values: dict[tuple[CachedRead[Any], tuple[Any, ...]], Any] = {}
+        self.version: tuple[int | None, int] | None = None
+        self._lock = threading.Lock()
+
+    def valid_for(self, version: tuple[int | None, int]) -> None:
+        """Drop every value unless the data is known unchanged since they were read."""
+        if version[0] is None or version != self.version:
+            with self._lock:
+                self.values = {}
+                self.version = version
+
+    def keep(self, key: tuple[CachedRead[Any], tuple[Any, ...]], value: Any, seen: Any) -> None:
+        with self._lock:
+            if seen != self.version:
+                return  # read before a change another thread has seen since
+            if len(self.values) >= self.limit:  # many distinct reads between two changes
+                self.values = {}
+            self.values[key] = value
+
+
+class _Reader:
+    """A thread's way to cached reads (and, on SQLite, its own connection for single-statement
+    reads): values kept while the data they read is unchanged.
+
+    Before a cached read (once per ``consistent_reads`` scope) the values are checked against
+    the database's version (``Database._cache_version`` on SQLite, ``_pg_cache_version`` on
+    PostgreSQL) and emptied when it moved: at once for a commit of this process that may touch
+    what cached reads read, within ``others_check_interval`` for a commit by another process
+    (or node). This process's replay claims leave them alone. On SQLite a read of the key or of
+    an account's applications costs 15 to 30 µs (more just after a commit, when SQLite has
+    dropped its own page cache) and the look at other processes' commits about 5 µs, which is
+    why it is made once a millisecond rather than once a request; on PostgreSQL each is a round
+    trip (about 150 µs here).
     """
 
     __slots__ = (
-        "_limit",
+        "_fetch",
+        "_seen",
         "_values",
-        "_version",
         "_version_now",
         "checked_in_scope",
         "connection",
@@ -276,13 +415,17 @@ class _Reader:
     )
 
     def __init__(
-        self, connection: Any, version: Callable[[], tuple[int | None, int]], limit: int
+        self,
+        values: _Values,
+        version: Callable[[], tuple[int | None, int]],
+        fetch: Callable[[CachedRead[Any], Mapping[str, Any]], Any],
+        connection: Any = None,
     ) -> None:
-        self.connection = connection
-        self._limit = limit
+        self.connection = connection  # SQLite only
+        self._values = values
         self._version_now = version
-        self._values: dict[tuple[CachedRead[Any], tuple[Any, ...]], Any] = {}
-        self._version: tuple[int | None, int] | None = None
+        self._fetch = fetch
+        self._seen: tuple[int | None, int] | None = None
         self.scopes = 0  # Database.consistent_reads() under way on this thread
         self.checked_in_scope = False
 
@@ -295,24 +438,30 @@ class _Reader:
         if not self.scopes:
             self.checked_in_scope = False
 
-    def cached(self, read: CachedRead[T], dialect: Dialect, params: Mapping[str, Any]) -> T:
+    def cached(self, read: CachedRead[T], params: Mapping[str, Any]) -> T:
+        values = self._values
         if not self.checked_in_scope:
             version = self._version_now()
-            if version[0] is None or version != self._version:
-                self._values.clear()
-                self._version = version
+            values.valid_for(version)
+            self._seen = version
             # A value read fresh later in the scope is newer than this check, never older: the
             # next check after the scope finds the database changed and drops it.
             self.checked_in_scope = self.scopes > 0
         key = (read, tuple(params.items()))
         try:
-            value: T = self._values[key]
+            value: T = values.values[key]
         except KeyError:
-            value = read.build(read.prepared.run(self.connection, dialect, params))
-            if len(self._values) >= self._limit:  # many distinct reads between two commits
-                self._values.clear()
-            self._values[key] = value
+            value = self._fetch(read, params)
+            values.keep(key, value, self._seen)
         return value
+
+
+@cache
+def _cache_version_read() -> Prepared:
+    from cdnpanel.store.prepared import Prepared  # here: that module imports this one
+    from cdnpanel.store.tables import cache_version
+
+    return Prepared(select(cache_version.c.version))  # its one row
 
 
 def _private_database_file(path: Path) -> None:

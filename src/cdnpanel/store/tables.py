@@ -203,6 +203,17 @@ request_nonces = Table(
     sqlite_with_rowid=False,
 )
 
+# PostgreSQL: one row whose version moves with every change to the tables the cached reads
+# read (accounts, api_keys, applications), made by triggers in the change's own transaction;
+# each process looks at it to know when its cached values may be stale (Database.cached).
+# SQLite has PRAGMA data_version for this; the row stays at 0 there.
+cache_version = Table(
+    "cache_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
 # Keys of this installation, made by the migration that needs them (e.g. the key ticket
 # passwords are hashed under), so every node of a shared database has the same.
 installation_keys = Table(

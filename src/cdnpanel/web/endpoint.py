@@ -94,7 +94,8 @@ class CommandEndpoint:
         if services.db.runs_inline:  # SQLite: no coroutine for work done in place
             verified, command, answer = self._verify(request)
         else:
-            verified, command, answer = await services.db.run(lambda: self._verify(request))
+            # PostgreSQL: in place while the key and reads are cached, else in a thread
+            verified, command, answer = await services.db.run_reads(lambda: self._verify(request))
         replays = services.replays
         if answer is not None and not replays.strict:  # a read: answered afresh, no claim
             if services.authenticator.use_due(verified):  # once a minute per key and process
