@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from cdnpanel.client import AuthenticationError, Client, TimestampError
 from cdnpanel.config import Settings
+from cdnpanel.freshness import DEFAULT_FRESHNESS
 from cdnpanel.store.tables import tickets
 from cdnpanel.wiring import build_services
 from tests.client_styles import envelope, php_wire, urlencoded
@@ -242,10 +243,15 @@ def test_a_client_that_stalls_mid_body_gets_a_json_failure(
 
 
 def test_changes_made_by_the_cli_reach_the_very_next_request(
-    live_server_factory: Callable[..., LiveServer], database_url: str, provisioned: Any
+    live_server_factory: Callable[..., LiveServer],
+    database_url: str,
+    backend: str,
+    provisioned: Any,
 ) -> None:
     # The server keeps key and application reads until the database changes: another process's
-    # commit (here the CLI's) must reach every worker's next request.
+    # commit (here the CLI's) must reach every worker's next request once the freshness bound
+    # has passed (1 ms on SQLite, 10 ms on PostgreSQL, where other nodes are told the same way).
+    bound = DEFAULT_FRESHNESS.others_check_interval(backend)
     _services, issued = provisioned
     server = live_server_factory(database_url, workers=2)
 
@@ -258,6 +264,7 @@ def test_changes_made_by_the_cli_reach_the_very_next_request(
             check=False,
         )
         assert done.returncode == 0, done.stderr
+        time.sleep(bound)
 
     def getapps() -> list[str]:
         # A new connection each time, so the calls spread over both workers.
