@@ -27,7 +27,7 @@ class Freshness:
     other_nodes: float = 0.01
     """The same on PostgreSQL, after a commit by another process or node: each look is a round
     trip, made in the background every half of this while requests come (see
-    ``Database._pg_cache_version``)."""
+    ``Database._cache_version``)."""
     ticket_rules: float = 1.0
     """A ticket's rules, as the usher judges running sessions: revocation and expiry reach them
     within this (a process forgets a ticket it revokes or admits at once)."""

@@ -89,16 +89,17 @@ class Database:
         # queue on BEGIN IMMEDIATE + busy_timeout.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._writer: Connection | None = None
-        # Commits of this process that may have changed what cached reads read, and the last
-        # look at other processes' commits: (when, PRAGMA data_version), or _NEVER before the
-        # first. See _cache_version.
-        # (A fresh number per commit, never one a reader may have seen: writes on PostgreSQL
-        # run in several threads at once.)
+        # Commits of this process that may have changed what cached reads read (a fresh
+        # number per commit, never one a reader may have seen: writes on PostgreSQL run in
+        # several threads at once), and the last look at other processes' commits: (when,
+        # PRAGMA data_version or the cache_version row), or _NEVER before the first. See
+        # _cache_version.
         self._generations = itertools.count(1)
         self._generation = 0
         self._others_checked: tuple[float, int | None] | None = _NEVER
+        self._look_at_others = self._look_at_data_version if self.is_sqlite else self._look_at_row
         # PostgreSQL: the thread that looks at the version row ahead of time, and whether it
-        # is looking now (see _pg_cache_version).
+        # is looking now (see _cache_version).
         self._looker: ThreadPoolExecutor | None = None
         self._looker_lock = threading.Lock()
         self._looking = False
@@ -252,7 +253,7 @@ class Database:
 
     def _open_reader(self) -> _Reader:
         if self._shared_values is not None:  # PostgreSQL: reads go through query()
-            reader = _Reader(self._shared_values, self._pg_cache_version, self._fetch)
+            reader = _Reader(self._shared_values, self._cache_version, self._fetch)
             self._readers.reader = reader
             return reader
         self._needs_the_database()
@@ -274,52 +275,50 @@ class Database:
         return read.build(self.query(read.prepared, params))
 
     def _cache_version(self) -> tuple[int | None, int]:
-        """What the cached reads of every thread are valid for: this process's commits that may
-        have changed what they read, and commits by other processes (the CLI, other workers),
-        looked at no more than once every ``others_check_interval``.
+        """What cached reads are valid for: this process's commits that may have changed what
+        they read, and commits by other processes (the CLI, other workers, other nodes), looked
+        at no more than once every ``others_check_interval`` (never from memory: a look that is
+        due stops ``from_memory``).
 
-        Other processes' commits show in ``PRAGMA data_version`` on the writer's connection,
-        which does not count the writer's own (replay claims, a commit every few requests under
-        load). None in their place when the writer is busy in another thread: unknown, so the
-        caller reads afresh.
+        On SQLite other processes' commits show in ``PRAGMA data_version`` on the writer's
+        connection, which does not count the writer's own (replay claims, a commit every few
+        requests under load); None in their place when the writer is busy in another thread:
+        unknown, so the caller reads afresh. On PostgreSQL they show in the ``cache_version``
+        row (migration 0009: triggers move it in the changing transaction), looked at again in
+        the background once half the interval has passed, so that under load requests in place
+        never find the look due and never wait for it.
         """
-        generation = self._generation
-        now = self._monotonic()
-        last = self._others_checked
-        if last is not None and now - last[0] < self._others_check_interval:
-            return last[1], generation
-        assert self._write_lock is not None
-        if not self._write_lock.acquire(blocking=False):  # unknown; looked at next time
-            return None, generation
-        try:
-            driver: Any = self._writer_connection().connection.driver_connection
-            with driver_errors(self.engine.dialect):
-                ((others,),) = driver.execute("PRAGMA data_version").fetchall()
-        finally:
-            self._write_lock.release()
-        self._others_checked = (now, others)
-        return others, generation
-
-    def _pg_cache_version(self) -> tuple[int | None, int]:
-        """PostgreSQL's ``_cache_version``: other processes' and nodes' commits show in the
-        ``cache_version`` row (migration 0009: triggers move it in the changing transaction),
-        looked at no more than once every ``others_check_interval``, by whichever thread needs
-        it first (never from memory: a look that is due stops ``from_memory``)."""
         generation = self._generation
         now = self._monotonic()
         last = self._others_checked
         if last is not None:
             age = now - last[0]
             if age < self._others_check_interval:
-                # Looked at again before it is due, while requests come: requests in place
-                # (from_memory) never find the look due, and never wait for it, under load.
-                if age >= self._others_check_interval / 2 and not self._looking:
+                if (
+                    self._shared_values is not None  # PostgreSQL
+                    and age >= self._others_check_interval / 2
+                    and not self._looking
+                ):
                     self._look_in_background()
                 return last[1], generation
         self._needs_the_database()
-        return self._look_at_version(), generation
+        return self._look_at_others(), generation
 
-    def _look_at_version(self) -> int:
+    def _look_at_data_version(self) -> int | None:
+        assert self._write_lock is not None
+        if not self._write_lock.acquire(blocking=False):  # unknown; looked at next time
+            return None
+        when = self._monotonic()
+        try:
+            driver: Any = self._writer_connection().connection.driver_connection
+            with driver_errors(self.engine.dialect):
+                ((others,),) = driver.execute("PRAGMA data_version").fetchall()
+        finally:
+            self._write_lock.release()
+        self._others_checked = (when, others)
+        return int(others)
+
+    def _look_at_row(self) -> int | None:
         when = self._monotonic()  # before the read: the look is as old as this, or younger
         ((version,),) = self.query(_cache_version_read(), {})
         self._others_checked = (when, version)
@@ -334,7 +333,7 @@ class Database:
 
     def _look_once(self) -> None:
         try:
-            self._look_at_version()
+            self._look_at_row()
         except StoreUnavailable:  # the next request that finds the look due makes it itself
             pass
         finally:
@@ -394,14 +393,13 @@ class _Reader:
     reads): values kept while the data they read is unchanged.
 
     Before a cached read (once per ``consistent_reads`` scope) the values are checked against
-    the database's version (``Database._cache_version`` on SQLite, ``_pg_cache_version`` on
-    PostgreSQL) and emptied when it moved: at once for a commit of this process that may touch
-    what cached reads read, within ``others_check_interval`` for a commit by another process
-    (or node). This process's replay claims leave them alone. On SQLite a read of the key or of
-    an account's applications costs 15 to 30 µs (more just after a commit, when SQLite has
-    dropped its own page cache) and the look at other processes' commits about 5 µs, which is
-    why it is made once a millisecond rather than once a request; on PostgreSQL each is a round
-    trip (about 150 µs here).
+    the database's version (``Database._cache_version``) and emptied when it moved: at once
+    for a commit of this process that may touch what cached reads read, within
+    ``others_check_interval`` for a commit by another process (or node). This process's replay
+    claims leave them alone. On SQLite a read of the key or of an account's applications costs
+    15 to 30 µs (more just after a commit, when SQLite has dropped its own page cache) and the
+    look at other processes' commits about 5 µs, which is why it is made once a millisecond
+    rather than once a request; on PostgreSQL each is a round trip (about 150 µs here).
     """
 
     __slots__ = (
