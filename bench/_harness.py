@@ -160,13 +160,26 @@ def counted(output: str, what: str) -> int:
 
 @contextlib.contextmanager
 def server(
-    database_url: str, workdir: Path, *, env: Mapping[str, str] | None = None
+    database_url: str,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    empty_commands: bool = False,
 ) -> Iterator[str]:
-    """``cdnpanel serve`` with one worker pinned to CPU 0; yields its base URL."""
+    """``cdnpanel serve`` with one worker pinned to CPU 0; yields its base URL.
+    ``empty_commands``: the same server with the command endpoint's work taken out
+    (``_empty_post_app.py``), the ceiling of the signed benchmark."""
     port = 18000 + os.getpid() % 1000
     environment = {**os.environ, "CDNPANEL_DATABASE_URL": database_url, **(env or {})}
+    if empty_commands:
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(HERE), os.environ.get("PYTHONPATH")])
+        )
+        command = [sys.executable, str(HERE / "_empty_post_app.py"), str(port)]
+    else:
+        command = [sys.executable, "-m", "cdnpanel", "serve", "--port", str(port)]
     process = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "cdnpanel", "serve", "--port", str(port)],
+        ["taskset", "-c", "0", *command],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -89,6 +89,12 @@ def main() -> None:
         help="stream: a client's requests as they come (default); padded: the bodies this "
         "benchmark used until 2026-12-01 (see bench/_harness.py signed_bodies)",
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also run the rounds against the same server with the command endpoint's work "
+        "taken out (_empty_post_app.py): the highest ratio a signed request can reach",
+    )
     args = parser.parse_args()
     padded = args.bodies == "padded"
     require_wrk()
@@ -150,6 +156,13 @@ def main() -> None:
         )
         bad += failures(paced)
 
+    ceiling: list[float] = []
+    if args.ceiling:
+        with server(url, workdir, empty_commands=True) as base:
+            for _round in range(args.rounds):
+                health = run_health()
+                ceiling.append(run_signed() / health)
+
     alone = in_process_us(services, fresh_bodies(services, 10_000, padded=padded), concurrency=1)
     together = in_process_us(
         services, fresh_bodies(services, 20_000, padded=padded), concurrency=32
@@ -178,6 +191,11 @@ def main() -> None:
         f"(claims share commits), {alone:.1f} µs one at a time |"
     )
     print(f"| non-success answers in signed runs | {bad} |")
+    if ceiling:
+        print(
+            f"| ceiling: the same POSTs to the endpoint without its work / health, median | "
+            f"{statistics.median(ceiling):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ceiling)}) |"
+        )
 
 
 if __name__ == "__main__":
