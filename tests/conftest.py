@@ -332,7 +332,9 @@ def origin_world(services_factory: Callable[..., Services], clock: FrozenClock) 
 
     def tenant(name: str, app_name: str) -> Tenant:
         account = services.accounts.create_account(name)
-        app = services.applications.create(account.id, app_name)
+        # Open publishing: these worlds are about streams and viewers; publisher
+        # authentication has its own tests (tests/services/test_stream_users.py).
+        app = services.applications.create(account.id, app_name, publishing="open")
         services.origins.assign(app, "origin1.example.net")
         return Tenant(account, services.accounts.create_key(account.cdn_id))
 

@@ -23,6 +23,8 @@ __all__ = [
     "SessionRequest",
     "Stream",
     "StreamKey",
+    "StreamSettings",
+    "StreamUser",
     "Ticket",
     "Verdict",
     "ViewerSession",
@@ -73,10 +75,43 @@ class Application:
     created_at: int
     origin_id: int | None = None
     protection: str = "none"
+    publishing: str = "open"
 
     @property
     def protected(self) -> bool:
         return self.protection == "sevu"
+
+    @property
+    def needs_credentials(self) -> bool:
+        """Whether a stream without a stream user of its own (or ``*``) is refused."""
+        return self.publishing == "credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """A stream's settings, kept with its stream users (sevu.addstreamuser)."""
+
+    record: bool = False
+    record_type: str | None = None
+    segment_type: str | None = None  # "size", "schedule" or "duration"
+    segment_value: str | None = None
+    save_folder: str | None = None
+    ga_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUser:
+    """Who may publish ``stream`` ("*": any stream) of an application; ``user`` None: the
+    stream asks for no credentials. The password only as its keyed hash."""
+
+    id: int
+    account_id: int
+    application_id: int
+    stream: str
+    user: str | None
+    pass_hash: bytes | None = field(repr=False)
+    settings: StreamSettings
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)

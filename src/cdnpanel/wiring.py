@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.engine import make_url
 
-from cdnpanel.commands import sevu, stream, usage, video, vsn
+from cdnpanel.commands import publishing, sevu, stream, usage, video, vsn
 from cdnpanel.commands.registry import CommandServices, Registry
 from cdnpanel.config import Settings
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
@@ -22,6 +22,7 @@ from cdnpanel.services.authentication import Authenticator
 from cdnpanel.services.origins import OriginService
 from cdnpanel.services.reconcile import Reconciler
 from cdnpanel.services.replays import Replays
+from cdnpanel.services.stream_users import StreamUserService
 from cdnpanel.services.streams import StreamRegistry
 from cdnpanel.services.tickets import TicketService
 from cdnpanel.services.usage import UsageService
@@ -35,6 +36,7 @@ from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.nonces import NonceStore
 from cdnpanel.store.origins import OriginStore
+from cdnpanel.store.stream_users import StreamUserStore
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.tickets import TicketStore
 from cdnpanel.store.usage import UsageStore
@@ -53,6 +55,7 @@ class Services:
     replays: Replays
     origins: OriginService
     streams: StreamRegistry
+    stream_users: StreamUserService
     tickets: TicketService
     usage: UsageService
     viewers: ViewerService
@@ -66,6 +69,7 @@ class Services:
         return CommandServices(
             applications=self.applications,
             streams=self.streams,
+            stream_users=self.stream_users,
             tickets=self.tickets,
             usage=self.usage,
             viewers=self.viewers,
@@ -78,7 +82,14 @@ class Services:
 
 def build_registry() -> Registry:
     return Registry(
-        [*video.COMMANDS, *usage.COMMANDS, *vsn.COMMANDS, *stream.COMMANDS, *sevu.COMMANDS]
+        [
+            *video.COMMANDS,
+            *usage.COMMANDS,
+            *vsn.COMMANDS,
+            *stream.COMMANDS,
+            *sevu.COMMANDS,
+            *publishing.COMMANDS,
+        ]
     )
 
 
@@ -128,6 +139,7 @@ def build_services(
     # Origins answer on loopback or a private network: never through an environment proxy.
     origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)
     adapters = adapters if adapters is not None else build_adapters(origin_http)
+    stream_users = StreamUserService(StreamUserStore(db), origins, clock=clock)
     authenticator = Authenticator(
         keys,
         NonceStore(db),
@@ -150,7 +162,10 @@ def build_services(
         origins=OriginService(
             origins, applications, clock=clock, tokens=tokens, freshness=freshness
         ),
-        streams=StreamRegistry(streams, applications, origins, viewers, adapters, clock=clock),
+        streams=StreamRegistry(
+            streams, applications, origins, viewers, adapters, stream_users, clock=clock
+        ),
+        stream_users=stream_users,
         tickets=tickets,
         usage=UsageService(UsageStore(db), applications, clock=clock, freshness=freshness),
         viewers=ViewerService(

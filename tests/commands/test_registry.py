@@ -22,6 +22,7 @@ from cdnpanel.commands.registry import (
 )
 from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 from cdnpanel.protocol.request import parse_request
+from cdnpanel.records import StreamSettings
 from cdnpanel.wiring import Services, build_registry
 from tests.client_styles import envelope, php_wire
 from tests.conftest import Tenant
@@ -148,7 +149,7 @@ def test_a_read_runs_in_place_without_waiting() -> None:
 
 
 def test_a_command_declares_only_services_that_exist() -> None:
-    with pytest.raises(ValueError, match=r"no service store \(applications, streams"):
+    with pytest.raises(ValueError, match=r"no service store \(applications, stream_users, streams"):
         command("test.store", params=Params, summary="t", uses=("store",))(servers.handler)
 
 
@@ -189,6 +190,8 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "stream.active": {},
     "sevu.status": {"key": "<ticket>"},
     "sevu.errorcount": {},
+    "sevu.liststreamusers": {},
+    "sevu.retrievestreamuser": {"app": "demo-origin", "stream": "cam1", "user": "enc"},
 }
 
 
@@ -205,6 +208,10 @@ async def test_reads_never_write(
             tenant.account.id, app="demo-origin", video="cam1", password="pw-1234"
         )
     ).ticket
+    (app,) = services.applications.resolve(tenant.account.id, ["demo-origin"])
+    services.stream_users.add(
+        app, stream="cam1", user="enc", password="pw-123456", settings=StreamSettings()
+    )
     caller = services.authenticator.verify(parse_request(signed_wire(tenant))).caller
 
     def no_writes(*_args: object, **_kwargs: object) -> Any:

@@ -92,10 +92,11 @@ def stack_factory(
         edit: Callable[[str], str] | None = None,
         secret_override: str | None = None,
         protection: str = "none",
+        publishing: str = "open",
     ) -> Stack:
         services = build_services(Settings(database_url=database_url))
         account = services.accounts.create_account("live", cdn_id=158)
-        app = services.applications.create(account.id, "demo-origin")
+        app = services.applications.create(account.id, "demo-origin", publishing=publishing)
         services.applications.protect(app, protection)
         key = services.accounts.create_key(158)
         ports = Ports.free()

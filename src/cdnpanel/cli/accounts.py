@@ -8,7 +8,7 @@ import click
 
 from cdnpanel.cli._context import CliState, pass_state, print_json, print_table
 from cdnpanel.records import Account, ApiKey, Application
-from cdnpanel.services.applications import PROTECTIONS
+from cdnpanel.services.applications import PROTECTIONS, PUBLISHING
 
 __all__ = ["account", "app", "json_option", "key", "when"]
 
@@ -41,6 +41,7 @@ def _app_json(a: Application, origin: str | None = None) -> dict[str, object]:
         "created": when(a.created_at),
         "origin": origin,
         "protection": a.protection,
+        "publishing": a.publishing,
     }
 
 
@@ -153,6 +154,13 @@ _protection_option = click.option(
     type=click.Choice(PROTECTIONS),
     help="none: anyone may play; sevu: playback needs a SEVU ticket.",
 )
+_publishing_option = click.option(
+    "--publishing",
+    type=click.Choice(PUBLISHING),
+    help="credentials (the default for a new application): encoders publish with a stream "
+    "user's name and password (sevu.addstreamuser); open: only streams that have a stream "
+    "user ask for them.",
+)
 
 
 @app.command("create")
@@ -160,6 +168,7 @@ _protection_option = click.option(
 @click.option("--name", required=True, help="Application name, e.g. demo-origin.")
 @_origin_option
 @_protection_option
+@_publishing_option
 @json_option
 @pass_state
 def app_create(
@@ -168,6 +177,7 @@ def app_create(
     name: str,
     origin_name: str | None,
     protection: str | None,
+    publishing: str | None,
     as_json: bool,
 ) -> None:
     """Create an application in an account."""
@@ -175,7 +185,7 @@ def app_create(
     owner = services.accounts.get_account(cdn)
     if origin_name is not None:
         services.origins.get(origin_name)  # refuse an unknown origin before creating anything
-    created = services.applications.create(owner.id, name)
+    created = services.applications.create(owner.id, name, publishing=publishing or "credentials")
     if origin_name is not None:
         created = services.origins.assign(created, origin_name)
     if protection is not None:
@@ -184,6 +194,14 @@ def app_create(
         print_json({"cdn": cdn, **_app_json(created, origin_name)})
         return
     click.echo(f"created application {created.name!r} (id {created.id}) in CDN {cdn}")
+    if created.needs_credentials:
+        click.echo(
+            "Encoders publish with a stream user's name and password: add one with "
+            f"cdnpanel call sevu.addstreamuser app={created.name} stream=NAME user=U pass=P "
+            f"(or open publishing: cdnpanel app update --cdn {cdn} {created.name} "
+            "--publishing open).",
+            err=True,
+        )
     if origin_name is not None:
         _say_reload(origin_name)
 
@@ -193,6 +211,7 @@ def app_create(
 @click.argument("name")
 @_origin_option
 @_protection_option
+@_publishing_option
 @json_option
 @pass_state
 def app_update(
@@ -201,6 +220,7 @@ def app_update(
     name: str,
     origin_name: str | None,
     protection: str | None,
+    publishing: str | None,
     as_json: bool,
 ) -> None:
     """Change an application's settings."""
@@ -211,6 +231,8 @@ def app_update(
         application = services.origins.assign(application, origin_name)
     if protection is not None:
         application = services.applications.protect(application, protection)
+    if publishing is not None:
+        application = services.applications.set_publishing(application, publishing)
     if as_json:
         origins = {o.id: o.name for o in services.origins.list_origins()}
         origin = origins.get(application.origin_id) if application.origin_id else None
@@ -243,9 +265,16 @@ def app_list(state: CliState, cdn: int, as_json: bool) -> None:
         print_json({"cdn": cdn, "applications": listed})
         return
     print_table(
-        ["ID", "NAME", "ORIGIN", "PROTECTION", "CREATED"],
+        ["ID", "NAME", "ORIGIN", "PROTECTION", "PUBLISHING", "CREATED"],
         [
-            (a.id, a.name, origins.get(a.origin_id or 0, "-"), a.protection, when(a.created_at))
+            (
+                a.id,
+                a.name,
+                origins.get(a.origin_id or 0, "-"),
+                a.protection,
+                a.publishing,
+                when(a.created_at),
+            )
             for a in apps
         ],
     )

@@ -138,6 +138,70 @@ class SevuCommands(_Commands[R]):
             | _given(**{"pass": password}),
         )
 
+    def addstreamuser(
+        self,
+        app: AppRef,
+        stream: str,
+        user: str | None,
+        password: str | None,
+        *,
+        record: bool | None = None,
+        record_type: str | None = None,
+        segment_type: str | None = None,
+        segment_value: int | str | None = None,
+        save_folder: str | None = None,
+        ga_key: str | None = None,
+    ) -> R:
+        """Let an encoder publish ``stream`` of ``app`` (``"*"``: every stream of it) with
+        ``?user=USER&pass=PASSWORD`` on its URL; ``user`` and ``password`` both None: the
+        stream asks for no credentials. ``answer["streamuser"]["streamuser_id"]`` names it;
+        the password is never shown again."""
+        settings = _given(
+            record=record,
+            record_type=record_type,
+            segment_type=segment_type,
+            segment_value=segment_value,
+            save_folder=save_folder,
+            ga_key=ga_key,
+        )
+        return self._call(
+            "sevu.addstreamuser",
+            {"app": app, "stream": stream, "user": user, "pass": password} | settings,
+        )
+
+    def removestreamuser(
+        self,
+        streamuser_id: int | None = None,
+        *,
+        app: AppRef | None = None,
+        stream: str | None = None,
+        user: str | None = None,
+    ) -> R:
+        """Remove a stream user, by ``streamuser_id`` or by ``app``, ``stream`` and ``user``."""
+        return self._call(
+            "sevu.removestreamuser",
+            _given(streamuser_id=streamuser_id, app=app, stream=stream, user=user),
+        )
+
+    def liststreamusers(self, *, app: AppRef | None = None, stream: str | None = None) -> R:
+        """The account's stream users (``data``), optionally of one application or stream."""
+        return self._call("sevu.liststreamusers", _given(app=app, stream=stream))
+
+    def retrievestreamuser(
+        self,
+        streamuser_id: int | None = None,
+        *,
+        app: AppRef | None = None,
+        stream: str | None = None,
+        user: str | None = None,
+    ) -> R:
+        """A stream user's settings, ``origin_url`` and ``publish_url`` (its password as
+        ``PASS``: it is kept only as a hash)."""
+        return self._call(
+            "sevu.retrievestreamuser",
+            _given(streamuser_id=streamuser_id, app=app, stream=stream, user=user),
+        )
+
 
 class Namespaces(Generic[R]):
     """Mixin giving a client one attribute per command family."""

@@ -11,12 +11,15 @@ from cdnpanel.records import Application
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
 
-__all__ = ["APPLICATION_NAME", "PROTECTIONS", "ApplicationService"]
+__all__ = ["APPLICATION_NAME", "PROTECTIONS", "PUBLISHING", "ApplicationService"]
 
 # The first path segment of every playback URL, so: URL-safe, no slash, no wildcard.
 APPLICATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # none: anyone may play; sevu: playback needs a SEVU ticket (sevu.request).
 PROTECTIONS = ("none", "sevu")
+# credentials: a publish needs a stream user's name and password (sevu.addstreamuser); open:
+# only streams that have a stream user ask for them. New applications need credentials.
+PUBLISHING = ("credentials", "open")
 
 
 class ApplicationService:
@@ -24,14 +27,17 @@ class ApplicationService:
         self._applications = applications
         self._clock = clock
 
-    def create(self, account_id: int, name: str) -> Application:
+    def create(self, account_id: int, name: str, *, publishing: str = "credentials") -> Application:
         if not APPLICATION_NAME.fullmatch(name):
             raise InvalidParameter(
                 "name",
                 "an application name is 1 to 100 letters, digits, '.', '_' or '-', starting "
                 "with a letter or digit",
             )
-        return self._applications.create(account_id=account_id, name=name, now=int(self._clock()))
+        _check_publishing(publishing)
+        return self._applications.create(
+            account_id=account_id, name=name, now=int(self._clock()), publishing=publishing
+        )
 
     def protect(self, application: Application, protection: str) -> Application:
         """Set who may play the application's streams and videos (within a few seconds)."""
@@ -41,6 +47,12 @@ class ApplicationService:
             )
         self._applications.set_protection(application_id=application.id, protection=protection)
         return replace(application, protection=protection)
+
+    def set_publishing(self, application: Application, publishing: str) -> Application:
+        """Set whether publishing needs credentials (at the encoder's next connection)."""
+        _check_publishing(publishing)
+        self._applications.set_publishing(application_id=application.id, publishing=publishing)
+        return replace(application, publishing=publishing)
 
     def list_for_account(self, account_id: int) -> list[Application]:
         return self._applications.list_for_account(account_id)
@@ -79,3 +91,10 @@ def _as_id(name: str) -> int | None:
         return None
     value = int(name)
     return value if 0 < value <= MAX_APPLICATION_ID else None
+
+
+def _check_publishing(publishing: str) -> None:
+    if publishing not in PUBLISHING:
+        raise InvalidParameter(
+            "publishing", f"must be one of {', '.join(PUBLISHING)}, not {publishing!r}"
+        )

@@ -11,6 +11,7 @@ from cdnpanel.errors import InvalidParameter, NotFound, OriginUnavailable, Permi
 from cdnpanel.origins.adapter import CallbackEvent, OriginAdapter
 from cdnpanel.records import Application, Origin, Stream, StreamKey, ViewerSession
 from cdnpanel.services._clock import Clock
+from cdnpanel.services.stream_users import StreamUserService
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.streams import StreamStore
@@ -48,9 +49,11 @@ class StreamRegistry:
         origins: OriginStore,
         viewers: ViewerStore,
         adapters: Mapping[str, OriginAdapter],
+        stream_users: StreamUserService,
         *,
         clock: Clock,
     ) -> None:
+        self._stream_users = stream_users
         self._streams = streams
         self._applications = applications
         self._origins = origins
@@ -61,8 +64,10 @@ class StreamRegistry:
     # -- callbacks from origins -------------------------------------------------------------
 
     def publish_started(self, origin: Origin, event: CallbackEvent) -> Stream:
-        """Register a publisher; refused (PermissionDenied, Conflict) unless it may publish."""
+        """Register a publisher; refused (PermissionDenied, Conflict) unless it may publish:
+        its application is served here and its credentials are right (``check_publish``)."""
         app = self.served_application(origin, event.app)
+        self._stream_users.check_publish(app, event.name, event.query)
         return self._streams.start(
             account_id=app.account_id,
             application_id=app.id,

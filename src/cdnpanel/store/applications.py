@@ -23,6 +23,7 @@ _COLUMNS = (
     applications.c.created_at,
     applications.c.origin_id,
     applications.c.protection,
+    applications.c.publishing,
 )
 
 
@@ -63,21 +64,33 @@ class ApplicationStore:
         self._db = db
 
     def create(
-        self, *, account_id: int, name: str, now: int, origin_id: int | None = None
+        self,
+        *,
+        account_id: int,
+        name: str,
+        now: int,
+        origin_id: int | None = None,
+        publishing: str = "credentials",
     ) -> Application:
         try:
             with self._db.write() as conn:
                 app_id = conn.execute(
                     insert(applications)
                     .returning(applications.c.id)
-                    .values(account_id=account_id, name=name, created_at=now, origin_id=origin_id)
+                    .values(
+                        account_id=account_id,
+                        name=name,
+                        created_at=now,
+                        origin_id=origin_id,
+                        publishing=publishing,
+                    )
                 ).scalar_one()
         except IntegrityError:
             raise Conflict(
                 f"the application name {name!r} is taken: application names are unique "
                 "across all accounts"
             ) from None
-        return Application(app_id, account_id, name, now, origin_id)
+        return Application(app_id, account_id, name, now, origin_id, publishing=publishing)
 
     def list_for_account(self, account_id: int) -> list[Application]:
         apps = self._db.cached(_ACCOUNT_APPLICATIONS, {"account_id": account_id})
@@ -108,6 +121,14 @@ class ApplicationStore:
                 update(applications)
                 .where(applications.c.id == application_id)
                 .values(protection=protection)
+            )
+
+    def set_publishing(self, *, application_id: int, publishing: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(applications)
+                .where(applications.c.id == application_id)
+                .values(publishing=publishing)
             )
 
     def set_origin(self, *, application_id: int, origin_id: int | None) -> None:

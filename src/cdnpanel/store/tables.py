@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -28,6 +29,7 @@ __all__ = [
     "origins",
     "request_nonces",
     "servers",
+    "stream_users",
     "streams",
     "ticket_attempts",
     "tickets",
@@ -103,7 +105,34 @@ applications = Table(
     Column("origin_id", Integer, ForeignKey("origins.id"), nullable=True),
     # "none" or "sevu": playback needs a SEVU ticket.
     Column("protection", String(16), nullable=False, server_default="none"),
+    # "open" or "credentials": publishing needs a stream user's name and password (0010).
+    Column("publishing", String(16), nullable=False, server_default="open"),
     Index("ix_applications_account_id_name", "account_id", "name"),
+)
+
+# Stream users (sevu.addstreamuser): who may publish a stream of an application ("*": every
+# stream of it), the password only as a keyed hash, and the stream's settings. user_name ""
+# with no pass_hash: no credentials asked for that stream, its settings kept.
+stream_users = Table(
+    "stream_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("application_id", Integer, ForeignKey("applications.id"), nullable=False),
+    Column("stream", String(100), nullable=False),
+    Column("user_name", String(100), nullable=False),
+    Column("pass_hash", LargeBinary(32), nullable=True),
+    Column("record", Boolean, nullable=False, server_default=text("false")),
+    Column("record_type", String(32), nullable=True),
+    Column("segment_type", String(16), nullable=True),
+    Column("segment_value", String(100), nullable=True),
+    Column("save_folder", String(255), nullable=True),
+    Column("ga_key", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint(
+        "application_id", "stream", "user_name", name="uq_stream_users_app_stream_user"
+    ),
+    Index("ix_stream_users_account_id", "account_id"),
 )
 
 # Publishing sessions: live while ended_at is NULL, kept as history afterwards.

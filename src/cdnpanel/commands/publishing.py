@@ -1,0 +1,228 @@
+"""The stream user commands (``sevu.addstreamuser`` ...): who may publish which streams.
+
+ScaleEngine files them under ``sevu``; their parameters are those of its documentation pages
+(research: scaleengine-protocol.md section 2.2). The answers are cdnpanel's own (the pages show
+none): each stream user as ``streamuser_id``, ``app``, ``stream``, ``user`` and the stream's
+settings, never its password (docs/commands/sevu.addstreamuser.md).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt, StrictStr
+
+from cdnpanel.commands.params import MAX_ID, AppRef, WholeNumber
+from cdnpanel.commands.registry import Answer, CommandContext, Params, command
+from cdnpanel.errors import MissingFields
+from cdnpanel.records import Application, StreamSettings, StreamUser
+from cdnpanel.services.applications import ApplicationService
+from cdnpanel.services.stream_users import ANY_STREAM, StreamUserService
+
+__all__ = ["COMMANDS"]
+
+
+def _stream_name(value: str) -> str:
+    if value == ANY_STREAM:
+        return value
+    if not value.isprintable() or any(c in value for c in "/?&# "):
+        raise ValueError("a stream name has no '/', '?', '&', '#', spaces or control characters")
+    return value
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _folder(value: str) -> str:
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or not value.isprintable():
+        raise ValueError("a folder inside the recordings folder, e.g. shows/2026 (no '..')")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """``record`` as true/false, 1/0 or "1"/"0" (PHP clients send either)."""
+    if value in (0, 1, "0", "1") and not isinstance(value, float):
+        return bool(int(value))
+    return value
+
+
+StreamName = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=100, description="a stream name, or * for every stream"),
+    AfterValidator(_stream_name),
+]
+UserName = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=100, description="a user name of 1 to 100 characters"),
+    AfterValidator(_printable),
+]
+Password = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=256, description="a password of 8 to 256 characters"),
+]
+Short = Annotated[StrictStr, Field(max_length=32), AfterValidator(_printable)]
+Record = Annotated[StrictBool, BeforeValidator(_flag), Field(description="true or false (1, 0)")]
+SegmentValue = Annotated[
+    Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
+    | Annotated[StrictStr, Field(max_length=100), AfterValidator(_printable)],
+    Field(description="MB (size), minutes (duration) or a cron schedule (schedule)"),
+]
+Folder = Annotated[StrictStr, Field(max_length=255), AfterValidator(_folder)]
+GaKey = Annotated[StrictStr, Field(max_length=64), AfterValidator(_printable)]
+
+
+class SettingsParams(Params):
+    record: Record = False
+    record_type: Short | None = None
+    segment_type: Literal["size", "schedule", "duration"] | None = None
+    segment_value: SegmentValue | None = None
+    save_folder: Folder | None = None
+    ga_key: GaKey | None = None
+
+    def settings(self) -> StreamSettings:
+        value = self.segment_value
+        return StreamSettings(
+            record=self.record,
+            record_type=self.record_type,
+            segment_type=self.segment_type,
+            segment_value=None if value is None else str(value),
+            save_folder=self.save_folder,
+            ga_key=self.ga_key,
+        )
+
+
+class AddParams(SettingsParams):
+    app: AppRef
+    stream: StreamName
+    # Both required, both may be null: no credentials asked for the stream (its settings kept).
+    user: UserName | None
+    password: Annotated[Password | None, Field(alias="pass")]
+
+
+@command(
+    "sevu.addstreamuser",
+    params=AddParams,
+    summary="Let an encoder publish a stream (or every stream, *) with a user and password.",
+    uses=("applications", "stream_users"),
+)
+def addstreamuser(context: CommandContext, params: AddParams) -> Answer:
+    services = context.services
+    (app,) = services.applications.resolve(context.caller.account_id, [params.app])
+    added = services.stream_users.add(
+        app,
+        stream=params.stream,
+        user=params.user,
+        password=params.password,
+        settings=params.settings(),
+    )
+    return Answer("Stream user added", {"streamuser": _fields(added, app.name)})
+
+
+class PickParams(Params):
+    """One stream user: by ``streamuser_id``, or by ``app`` + ``stream`` + ``user``."""
+
+    streamuser_id: WholeNumber | None = None
+    app: AppRef | None = None
+    stream: StreamName | None = None
+    user: UserName | None = None
+
+
+def _pick(
+    applications: ApplicationService,
+    stream_users: StreamUserService,
+    account_id: int,
+    params: PickParams,
+) -> tuple[StreamUser, Application]:
+    if params.streamuser_id is not None:
+        found = stream_users.get(account_id, params.streamuser_id)
+        (app,) = applications.resolve(account_id, [found.application_id])
+        return found, app
+    if params.app is None or params.stream is None:
+        missing = [n for n in ("app", "stream") if getattr(params, n) is None]
+        raise MissingFields([*missing, "(or streamuser_id)"])
+    (app,) = applications.resolve(account_id, [params.app])
+    return stream_users.find(app, params.stream, params.user), app
+
+
+@command(
+    "sevu.removestreamuser",
+    params=PickParams,
+    summary="Remove a stream user: its encoder's next publish is refused.",
+    uses=("applications", "stream_users"),
+)
+def removestreamuser(context: CommandContext, params: PickParams) -> Answer:
+    services = context.services
+    user, app = _pick(
+        services.applications, services.stream_users, context.caller.account_id, params
+    )
+    services.stream_users.remove(user)
+    return Answer("Stream user removed", {"streamuser": _fields(user, app.name)})
+
+
+@command(
+    "sevu.retrievestreamuser",
+    params=PickParams,
+    summary="A stream user's stream settings and the URL its encoder publishes to.",
+    uses=("applications", "stream_users"),
+    reads=True,
+)
+def retrievestreamuser(context: CommandContext, params: PickParams) -> Answer:
+    services = context.services
+    user, app = _pick(
+        services.applications, services.stream_users, context.caller.account_id, params
+    )
+    fields = _fields(user, app.name)
+    fields.update(services.stream_users.publish_urls(user, app))
+    return Answer("Stream user found", fields)
+
+
+class ListParams(Params):
+    app: AppRef | None = None
+    stream: StreamName | None = None
+
+
+@command(
+    "sevu.liststreamusers",
+    params=ListParams,
+    summary="The account's stream users, optionally of one application and stream.",
+    uses=("applications", "stream_users"),
+    reads=True,
+)
+def liststreamusers(context: CommandContext, params: ListParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    apps = services.applications.list_for_account(account_id)
+    if params.app is not None:
+        apps = services.applications.resolve(account_id, [params.app])
+    names = {a.id: a.name for a in apps}
+    users = services.stream_users.list_for_account(
+        account_id, apps=None if params.app is None else apps, stream=params.stream
+    )
+    data = [_fields(u, names.get(u.application_id, "")) for u in users]
+    return Answer("Found Stream Users" if data else "No Stream Users Found", {"data": data})
+
+
+def _fields(user: StreamUser, app_name: str) -> dict[str, Any]:
+    settings = user.settings
+    return {
+        "streamuser_id": user.id,
+        "app": app_name,
+        "stream": user.stream,
+        "user": user.user,
+        "authentication": user.user is not None,
+        "record": settings.record,
+        "record_type": settings.record_type,
+        "segment_type": settings.segment_type,
+        "segment_value": settings.segment_value,
+        "save_folder": settings.save_folder,
+        "ga_key": settings.ga_key,
+        "created_date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(user.created_at)),
+    }
+
+
+COMMANDS = (addstreamuser, removestreamuser, retrievestreamuser, liststreamusers)

@@ -1,0 +1,70 @@
+"""Publishing (issue 15): stream users (who may publish which streams of an application, their
+passwords kept only as a keyed hash, with each stream's settings) and each application's choice
+whether publishing needs credentials.
+
+Applications that exist before this revision keep publishing open, as before (a stream user
+added to one of their streams makes that stream ask for credentials); applications made after
+it need credentials unless their owner opens them (``cdnpanel app update --publishing open``).
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("applications") as batch:
+        batch.add_column(
+            sa.Column("publishing", sa.String(16), nullable=False, server_default="open")
+        )
+    op.create_table(
+        "stream_users",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("accounts.id"), nullable=False),
+        sa.Column("application_id", sa.Integer(), sa.ForeignKey("applications.id"), nullable=False),
+        sa.Column("stream", sa.String(100), nullable=False),
+        sa.Column("user_name", sa.String(100), nullable=False),
+        sa.Column("pass_hash", sa.LargeBinary(32), nullable=True),
+        sa.Column("record", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("record_type", sa.String(32), nullable=True),
+        sa.Column("segment_type", sa.String(16), nullable=True),
+        sa.Column("segment_value", sa.String(100), nullable=True),
+        sa.Column("save_folder", sa.String(255), nullable=True),
+        sa.Column("ga_key", sa.String(64), nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.UniqueConstraint(
+            "application_id", "stream", "user_name", name="uq_stream_users_app_stream_user"
+        ),
+    )
+    op.create_index("ix_stream_users_account_id", "stream_users", ["account_id"])
+    keys = sa.table(
+        "installation_keys",
+        sa.column("name", sa.String),
+        sa.column("value", sa.LargeBinary),
+        sa.column("created_at", sa.BigInteger),
+    )
+    op.bulk_insert(
+        keys,
+        [{"name": "stream_pass", "value": secrets.token_bytes(32), "created_at": int(time.time())}],
+    )
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM installation_keys WHERE name = 'stream_pass'")
+    op.drop_index("ix_stream_users_account_id", "stream_users")
+    op.drop_table("stream_users")
+    with op.batch_alter_table("applications") as batch:
+        batch.drop_column("publishing")

@@ -1,0 +1,192 @@
+"""Stream users: who may publish which streams of an application (sevu.addstreamuser)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cdnpanel.errors import Conflict
+from cdnpanel.records import StreamSettings, StreamUser
+from cdnpanel.store.database import Database
+from cdnpanel.store.prepared import Prepared
+from cdnpanel.store.tables import installation_keys, stream_users
+
+__all__ = ["ANY_STREAM", "StreamUserStore"]
+
+ANY_STREAM = "*"
+
+_COLUMNS = (
+    stream_users.c.id,
+    stream_users.c.account_id,
+    stream_users.c.application_id,
+    stream_users.c.stream,
+    stream_users.c.user_name,
+    stream_users.c.pass_hash,
+    stream_users.c.record,
+    stream_users.c.record_type,
+    stream_users.c.segment_type,
+    stream_users.c.segment_value,
+    stream_users.c.save_folder,
+    stream_users.c.ga_key,
+    stream_users.c.created_at,
+)
+# Every publish asks for these: the stream's own stream users and the application's "*" ones.
+_FOR_PUBLISH = Prepared(
+    select(*_COLUMNS)
+    .where(
+        stream_users.c.application_id == bindparam("application_id"),
+        stream_users.c.stream.in_([bindparam("stream"), bindparam("any")]),
+    )
+    .order_by(stream_users.c.id)
+)
+
+
+def _record(row: Any) -> StreamUser:
+    (id_, account_id, application_id, stream, user, pass_hash, *settings, created_at) = row
+    return StreamUser(
+        id=id_,
+        account_id=account_id,
+        application_id=application_id,
+        stream=stream,
+        user=user or None,
+        pass_hash=None if pass_hash is None else bytes(pass_hash),
+        settings=StreamSettings(bool(settings[0]), *settings[1:]),
+        created_at=created_at,
+    )
+
+
+class StreamUserStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pass_key: bytes | None = None
+
+    def pass_key(self) -> bytes:
+        """The installation's key for stream user passwords (made by migration 0010)."""
+        if self._pass_key is None:
+            with self._db.read() as conn:
+                value = conn.execute(
+                    select(installation_keys.c.value).where(
+                        installation_keys.c.name == "stream_pass"
+                    )
+                ).scalar_one()
+            self._pass_key = bytes(value)
+        return self._pass_key
+
+    def add(
+        self,
+        *,
+        account_id: int,
+        application_id: int,
+        stream: str,
+        user: str | None,
+        pass_hash: bytes | None,
+        settings: StreamSettings,
+        now: int,
+    ) -> StreamUser:
+        """A new stream user; Conflict when the application's stream has one of that name."""
+        try:
+            with self._db.write() as conn:
+                new_id = conn.execute(
+                    insert(stream_users)
+                    .returning(stream_users.c.id)
+                    .values(
+                        account_id=account_id,
+                        application_id=application_id,
+                        stream=stream,
+                        user_name=user or "",
+                        pass_hash=pass_hash,
+                        created_at=now,
+                        **_settings_values(settings),
+                    )
+                ).scalar_one()
+        except IntegrityError:
+            who = f"user {user!r}" if user else "an entry without credentials"
+            raise Conflict(
+                f"stream {stream!r} of this application already has {who}: remove it first "
+                "(sevu.removestreamuser), or change the stream's settings (sevu.updatestream)"
+            ) from None
+        return StreamUser(
+            new_id, account_id, application_id, stream, user, pass_hash, settings, now
+        )
+
+    def get(self, account_id: int, streamuser_id: int) -> StreamUser | None:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(*_COLUMNS).where(
+                    stream_users.c.account_id == account_id, stream_users.c.id == streamuser_id
+                )
+            ).first()
+        return None if row is None else _record(row)
+
+    def find(self, application_id: int, stream: str, user: str | None) -> StreamUser | None:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(*_COLUMNS).where(
+                    stream_users.c.application_id == application_id,
+                    stream_users.c.stream == stream,
+                    stream_users.c.user_name == (user or ""),
+                )
+            ).first()
+        return None if row is None else _record(row)
+
+    def list_for_account(
+        self,
+        account_id: int,
+        *,
+        application_ids: list[int] | None = None,
+        stream: str | None = None,
+        limit: int,
+    ) -> list[StreamUser]:
+        query = select(*_COLUMNS).where(stream_users.c.account_id == account_id)
+        if application_ids is not None:
+            query = query.where(stream_users.c.application_id.in_(application_ids))
+        if stream is not None:
+            query = query.where(stream_users.c.stream == stream)
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(stream_users.c.id).limit(limit)).all()
+        return [_record(row) for row in rows]
+
+    def for_publish(self, application_id: int, stream: str) -> list[StreamUser]:
+        """The stream users that decide a publish of ``stream``: its own and the "*" ones."""
+        rows = self._db.query(
+            _FOR_PUBLISH, {"application_id": application_id, "stream": stream, "any": ANY_STREAM}
+        )
+        return [_record(row) for row in rows]
+
+    def count_for_account(self, account_id: int) -> int:
+        with self._db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(stream_users.c.account_id == account_id)
+                ).scalar_one()
+            )
+
+    def set_settings(self, streamuser_ids: list[int], settings: StreamSettings) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(stream_users)
+                .where(stream_users.c.id.in_(streamuser_ids))
+                .values(**_settings_values(settings))
+            )
+
+    def remove(self, account_id: int, streamuser_id: int) -> bool:
+        with self._db.write() as conn:
+            done = conn.execute(
+                delete(stream_users).where(
+                    stream_users.c.account_id == account_id, stream_users.c.id == streamuser_id
+                )
+            )
+        return bool(done.rowcount)
+
+
+def _settings_values(settings: StreamSettings) -> dict[str, Any]:
+    return {
+        "record": settings.record,
+        "record_type": settings.record_type,
+        "segment_type": settings.segment_type,
+        "segment_value": settings.segment_value,
+        "save_folder": settings.save_folder,
+        "ga_key": settings.ga_key,
+    }

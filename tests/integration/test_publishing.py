@@ -1,0 +1,105 @@
+"""Publisher authentication on a real origin: Debian's nginx + libnginx-mod-rtmp, ffmpeg as the
+encoder, stream users made by the Ruby client's own call (ConferenceCloud/ruby-scaleengine's
+tests/test.rb) and by the SDK, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import CLIENTS, Stack
+from tests.integration.media import Ffmpeg, wait_until
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "QWERTYUIOPASDFGH"  # 16 letters, as the Ruby client's test program makes them
+STAR_PASSWORD = "studio-Pa55word-9"
+
+
+def exited(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is not None
+
+
+def ruby(stack: Stack, command: str, **params: object) -> dict[str, object]:
+    argv = ["ruby", str(CLIENTS / "ruby_client.rb"), f"{stack.server.url}/stable/", "158"]
+    argv += [stack.api_key, stack.api_secret, command, json.dumps(params)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return dict(json.loads(done.stdout))
+
+
+def test_only_encoders_with_a_stream_users_credentials_publish(
+    stack_factory: object, ffmpeg: Ffmpeg, tmp_path: Path
+) -> None:
+    stack: Stack = stack_factory(publishing="credentials")  # type: ignore[operator]
+    url = stack.nginx.rtmp_url
+
+    # No stream user yet: an application that needs credentials refuses every encoder.
+    bare = ffmpeg.publish(url("demo-origin/live/cam1"))
+    wait_until(lambda: exited(bare), timeout=20, what="the refused ffmpeg to exit")
+    assert stack.active() == []
+
+    added = ruby(
+        stack, "sevu.addstreamuser", app="demo-origin", stream="cam1", user="conferencecloud",
+        **{"pass": PASSWORD},
+    )  # fmt: skip
+    assert added["status"] == "success", added
+
+    for wrong in ("", "?user=conferencecloud&pass=wrong-password", f"?user=eve&pass={PASSWORD}"):
+        refused = ffmpeg.publish(url(f"demo-origin/live/cam1{wrong}"))
+        wait_until(lambda p=refused: exited(p), timeout=20, what=f"ffmpeg {wrong!r} refused")
+    assert stack.active() == []
+
+    good = ffmpeg.publish(url(f"demo-origin/live/cam1?user=conferencecloud&pass={PASSWORD}"))
+    (live,) = wait_until(stack.active, timeout=20, what="the authenticated stream live")
+    assert (live["stream"], live["publisher_ip"]) == ("cam1", "127.0.0.1")
+    assert not exited(good)
+
+    # A '*' stream user serves every stream without one of its own.
+    stack.client.sevu.addstreamuser("demo-origin", "*", "studio", STAR_PASSWORD)
+    other = ffmpeg.publish(url(f"demo-origin/live/studio-b?user=studio&pass={STAR_PASSWORD}"))
+    wait_until(lambda: len(stack.active()) == 2, timeout=20, what="the '*' stream live")
+    not_for_cam1 = ffmpeg.publish(url(f"demo-origin/live/cam1?user=studio&pass={STAR_PASSWORD}"))
+    wait_until(lambda: exited(not_for_cam1), timeout=20, what="cam1 to refuse the '*' user")
+    assert not exited(other)
+
+    log = stack.server.log()
+    assert "refused publish callback: application 'demo-origin' needs publisher credentials" in log
+    assert "refused publish callback: wrong user or pass for stream 'cam1'" in log
+    assert "refused publish callback: stream 'cam1' of 'demo-origin' needs a stream user" in log
+
+    # The passwords are nowhere in clear: not in the origin's logs, the server's, the database.
+    stack.nginx.stop()
+    texts = [path.read_bytes() for path in stack.nginx.prefix.glob("*.log")]
+    texts += [(stack.nginx.prefix / "nginx.out").read_bytes(), log.encode()]
+    texts += database_bytes(stack)
+    for password in (PASSWORD, STAR_PASSWORD):
+        for text in texts:
+            assert password.encode() not in text
+
+
+def database_bytes(stack: Stack) -> list[bytes]:
+    db = stack.services.db
+    if db.url.get_backend_name() == "sqlite":
+        database = Path(str(db.url.database))
+        files = [database, database.with_name(database.name + "-wal")]
+        return [f.read_bytes() for f in files if f.exists()]
+    with db.read() as conn:  # PostgreSQL: every text and bytes value of the tables it touched
+        rows = conn.exec_driver_sql("SELECT * FROM stream_users").all()
+    return [repr(rows).encode()]
+
+
+def test_open_publishing_and_a_stream_without_credentials(stack: Stack, ffmpeg: Ffmpeg) -> None:
+    url = stack.nginx.rtmp_url  # the stack's application is open (as before publishing auth)
+    ffmpeg.publish(url("demo-origin/live/cam1"))
+    wait_until(lambda: len(stack.active()) == 1, timeout=20, what="an open stream live")
+    stack.client.sevu.addstreamuser("demo-origin", "cam2", "enc", "enc-Pa55word")
+    refused = ffmpeg.publish(url("demo-origin/live/cam2"))
+    wait_until(lambda: exited(refused), timeout=20, what="cam2 to ask for credentials")
+    stack.client.sevu.addstreamuser("demo-origin", "cam3", None, None)  # no credentials
+    ffmpeg.publish(url("demo-origin/live/cam3"))
+    wait_until(lambda: len(stack.active()) == 2, timeout=20, what="cam3 live without any")
+    assert sorted(s["stream"] for s in stack.active()) == ["cam1", "cam3"]
