@@ -145,6 +145,7 @@ class Stream:
     ended_at: int | None
     end_reason: str | None
     hls_segment_seconds: int | None = None  # the HLS playlist's target duration, once read
+    stream_user_id: int | None = None  # the stream user its publisher was admitted with
 
     @property
     def live(self) -> bool:

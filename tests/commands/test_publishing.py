@@ -275,3 +275,90 @@ def test_applications_from_before_the_upgrade_keep_publishing_open(
             services.stream_users.check_publish(new, "cam1", {})
     finally:
         services.close()
+
+
+# -- closing for good, removing, updating -----------------------------------------------------
+
+
+def test_close_with_lock_keeps_the_encoder_out_until_unlocked(
+    origin_world: OriginWorld, call: CallCommand, other: CallCommand
+) -> None:
+    world = origin_world
+    add(call)
+    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    bad = call("stream.close", stream_id=live.id, lock="yes")
+    assert (bad["code"], "lock" in bad["message"]) == ("0008", True)
+    closed = call("stream.close", stream_id=live.id, lock=1)
+    assert (closed["status"], closed["locked"]) == ("success", True)
+    assert "is locked" in refused(world, "cam1", "2", user="enc", **{"pass": PASSWORD})
+    assert "is locked" in refused(world, "cam1", "3", user="enc", **{"pass": PASSWORD})
+
+    assert other("sevu.updatestream", stream_id=live.id, locked=0)["code"] == "0010"
+    unlocked = call("sevu.updatestream", stream_id=live.id, locked=0)
+    assert (unlocked["locked"], unlocked["stream"]) == (False, "cam1")
+    assert publish(world, "cam1", "4", user="enc", **{"pass": PASSWORD}).name == "cam1"
+    # A plain close locks nothing: the encoder may come back at once.
+    again = world.services.streams.active(world.tenant.account.id)[0].stream
+    assert call("stream.close", stream_id=again.id)["locked"] is False
+    assert publish(world, "cam1", "5", user="enc", **{"pass": PASSWORD})
+
+
+def test_removing_a_stream_user_drops_the_publishers_it_admitted(
+    origin_world: OriginWorld, call: CallCommand
+) -> None:
+    world = origin_world
+    first = add(call)["streamuser"]["streamuser_id"]
+    add(call, user="backup")
+    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    assert live.stream_user_id == first
+    removed = call("sevu.removestreamuser", streamuser_id=first)
+    assert removed["publishers_dropped"] == 1
+    assert world.services.streams.active(world.tenant.account.id) == []
+    (ended,) = world.services.streams.history(world.tenant.account.id)
+    assert ended.end_reason == "its stream user was removed"
+    assert "wrong user or pass" in refused(world, "cam1", "2", user="enc", **{"pass": PASSWORD})
+    backup = publish(world, "cam1", "3", user="backup", **{"pass": PASSWORD})
+    # Removing another stream user leaves this publisher alone.
+    add(call, stream="cam7")
+    gone = call("sevu.removestreamuser", app="demo-origin", stream="cam7", user="enc")
+    assert gone["publishers_dropped"] == 0
+    assert [s.stream.id for s in world.services.streams.active(world.tenant.account.id)] == [
+        backup.id
+    ]
+
+
+def test_updatestream_changes_only_the_settings_given(
+    origin_world: OriginWorld, call: CallCommand, other: CallCommand
+) -> None:
+    world = origin_world
+    add(call, record=1, record_type="stream", segment_type="size", segment_value=500)
+    add(call, user="backup")
+    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    answer = call("sevu.updatestream", stream_id=live.id, segment_type="duration", segment_value=30)
+    assert answer["status"] == "success", answer
+    settings = {
+        (u["user"], u["record"], u["record_type"], u["segment_type"], u["segment_value"])
+        for u in answer["streamusers"]
+    }
+    assert settings == {
+        ("enc", True, "stream", "duration", "30"),
+        ("backup", False, None, "duration", "30"),
+    }
+    assert (
+        call("sevu.updatestream", stream_id=live.id, record=False)["streamusers"][0]["record"]
+        is False
+    )
+    for params, code, named in [
+        ({"stream_id": live.id, "segment_type": "weekly"}, "0008", "segment_type"),
+        ({"stream_id": live.id, "locked": 2}, "0008", "locked"),
+        ({"stream_id": 99999}, "0010", "99999"),
+        ({}, "0006", "stream_id"),
+    ]:
+        failed = call("sevu.updatestream", **params)
+        assert (failed["code"], named in failed["message"]) == (code, True), failed
+    assert other("sevu.updatestream", stream_id=live.id, record=1)["code"] == "0010"
+    # A stream without stream users has no settings to change (its lock it has).
+    bare = publish(world, "cam2", "2")  # open publishing
+    none = call("sevu.updatestream", stream_id=bare.id, record=1)
+    assert (none["code"], "sevu.addstreamuser" in none["message"]) == ("0010", True)
+    assert call("sevu.updatestream", stream_id=bare.id, locked=1)["locked"] is True

@@ -103,3 +103,37 @@ def test_open_publishing_and_a_stream_without_credentials(stack: Stack, ffmpeg: 
     ffmpeg.publish(url("demo-origin/live/cam3"))
     wait_until(lambda: len(stack.active()) == 2, timeout=20, what="cam3 live without any")
     assert sorted(s["stream"] for s in stack.active()) == ["cam1", "cam3"]
+
+
+def test_a_locked_stream_stays_closed_and_a_removed_user_is_dropped(
+    stack_factory: object, ffmpeg: Ffmpeg
+) -> None:
+    stack: Stack = stack_factory(publishing="credentials")  # type: ignore[operator]
+    encoder = f"demo-origin/live/cam1?user=enc&pass={PASSWORD}"
+    added = stack.client.sevu.addstreamuser("demo-origin", "cam1", "enc", PASSWORD)
+    first = ffmpeg.publish(stack.nginx.rtmp_url(encoder))
+    (live,) = wait_until(stack.active, timeout=20, what="cam1 live")
+
+    closed = stack.client.stream.close(stream_id=live["stream_id"], lock=True)
+    assert closed["locked"] is True
+    wait_until(lambda: exited(first), timeout=15, what="the closed publisher to exit")
+    # The encoder's reconnect loop: each attempt is refused while the lock holds.
+    for _attempt in range(3):
+        retry = ffmpeg.publish(stack.nginx.rtmp_url(encoder))
+        wait_until(lambda p=retry: exited(p), timeout=20, what="a locked reconnect refused")
+    assert stack.active() == []
+    assert "is locked (closed with lock at" in stack.server.log()
+
+    stack.client.sevu.updatestream(live["stream_id"], locked=0)
+    again = ffmpeg.publish(stack.nginx.rtmp_url(encoder))
+    wait_until(lambda: len(stack.active()) == 1, timeout=20, what="cam1 live after unlocking")
+
+    # Removing the stream user drops its live publisher at once, and its reconnect is refused.
+    streamuser_id = added["streamuser"]["streamuser_id"]
+    assert stack.client.sevu.removestreamuser(streamuser_id)["publishers_dropped"] == 1
+    wait_until(lambda: exited(again), timeout=15, what="the removed user's publisher to exit")
+    assert stack.active() == []
+    retry = ffmpeg.publish(stack.nginx.rtmp_url(encoder))
+    wait_until(lambda: exited(retry), timeout=20, what="the removed user's reconnect refused")
+    (ended, *_rest) = stack.history()
+    assert ended.end_reason == "its stream user was removed"

@@ -76,12 +76,13 @@ class StreamCommands(_Commands[R]):
         stream: str | None = None,
         stream_id: int | None = None,
         origin_url: str | None = None,
+        lock: bool = False,
     ) -> R:
-        """Drop a live stream's publisher: by ``app`` + ``inst`` + ``stream``, or ``stream_id``."""
-        return self._call(
-            "stream.close",
-            _given(app=app, inst=inst, stream=stream, stream_id=stream_id, origin_url=origin_url),
-        )
+        """Drop a live stream's publisher: by ``app`` + ``inst`` + ``stream``, or ``stream_id``;
+        ``lock=True`` refuses its encoder from then on (``sevu.updatestream(locked=0)``)."""
+        params = _given(app=app, inst=inst, stream=stream, stream_id=stream_id)
+        params |= _given(origin_url=origin_url, lock=1 if lock else None)
+        return self._call("stream.close", params)
 
     def active(self, *, app: AppRef | Sequence[AppRef] | None = None) -> R:
         """The account's live streams: ``data`` lists stream_id, app, inst, stream, viewers..."""
@@ -181,6 +182,34 @@ class SevuCommands(_Commands[R]):
         return self._call(
             "sevu.removestreamuser",
             _given(streamuser_id=streamuser_id, app=app, stream=stream, user=user),
+        )
+
+    def updatestream(
+        self,
+        stream_id: int,
+        *,
+        record: bool | None = None,
+        record_type: str | None = None,
+        segment_type: str | None = None,
+        segment_value: int | str | None = None,
+        save_folder: str | None = None,
+        ga_key: str | None = None,
+        locked: int | None = None,
+    ) -> R:
+        """Change the settings given of the stream ``stream_id`` names (its stream users');
+        ``locked=0`` lifts a ``stream.close`` lock, ``locked=1`` sets one."""
+        return self._call(
+            "sevu.updatestream",
+            {"stream_id": stream_id}
+            | _given(
+                record=record,
+                record_type=record_type,
+                segment_type=segment_type,
+                segment_value=segment_value,
+                save_folder=save_folder,
+                ga_key=ga_key,
+                locked=locked,
+            ),
         )
 
     def liststreamusers(self, *, app: AppRef | None = None, stream: str | None = None) -> R:

@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
-__all__ = ["MAX_ID", "AppRef", "AppRefs", "Instance", "Name", "StartTime", "WholeNumber"]
+__all__ = [
+    "MAX_ID",
+    "AppRef",
+    "AppRefs",
+    "Flag",
+    "Instance",
+    "Name",
+    "StartTime",
+    "WholeNumber",
+]
 
 
 def _as_list(value: Any) -> Any:
@@ -83,3 +92,18 @@ StartTime = Annotated[
     Field(description="a Unix time or a date such as 2026-11-01"),
 ]
 """``starttime`` as a Unix time (also a string of digits) or a date string (``2025-01-01``)."""
+
+
+def _flag(value: Any) -> Any:
+    """1/0, "1"/"0" or true/false, as PHP, Perl and JSON clients send a switch."""
+    if isinstance(value, str) and value in ("0", "1"):
+        return int(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+Flag = Annotated[
+    StrictInt, BeforeValidator(_flag), Field(ge=0, le=1, description="0 or 1 (or true, false)")
+]
+"""A switch: 0 or 1, also as "0"/"1" or false/true."""

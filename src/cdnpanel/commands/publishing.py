@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt, StrictStr
 
-from cdnpanel.commands.params import MAX_ID, AppRef, WholeNumber
+from cdnpanel.commands.params import MAX_ID, AppRef, Flag, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import MissingFields
 from cdnpanel.records import Application, StreamSettings, StreamUser
@@ -152,16 +152,21 @@ def _pick(
 @command(
     "sevu.removestreamuser",
     params=PickParams,
-    summary="Remove a stream user: its encoder's next publish is refused.",
-    uses=("applications", "stream_users"),
+    summary="Remove a stream user: its live publishers are dropped and refused from then on.",
+    uses=("applications", "stream_users", "streams"),
+    blocking_io=True,  # it drops the publishers it admitted on their origins
 )
 def removestreamuser(context: CommandContext, params: PickParams) -> Answer:
     services = context.services
     user, app = _pick(
         services.applications, services.stream_users, context.caller.account_id, params
     )
-    services.stream_users.remove(user)
-    return Answer("Stream user removed", {"streamuser": _fields(user, app.name)})
+    services.stream_users.remove(user)  # first: a reconnect after the drop is refused
+    dropped = services.streams.drop_admitted_by(user.id)
+    return Answer(
+        "Stream user removed",
+        {"streamuser": _fields(user, app.name), "publishers_dropped": dropped},
+    )
 
 
 @command(
@@ -207,6 +212,57 @@ def liststreamusers(context: CommandContext, params: ListParams) -> Answer:
     return Answer("Found Stream Users" if data else "No Stream Users Found", {"data": data})
 
 
+class UpdateStreamParams(Params):
+    stream_id: WholeNumber
+    record: Record | None = None
+    record_type: Short | None = None
+    segment_type: Literal["size", "schedule", "duration"] | None = None
+    segment_value: SegmentValue | None = None
+    save_folder: Folder | None = None
+    ga_key: GaKey | None = None
+    locked: Flag | None = None  # cdnpanel's: 0 lifts a stream.close lock, 1 sets one
+
+
+_SETTINGS = ("record", "record_type", "segment_type", "segment_value", "save_folder", "ga_key")
+
+
+@command(
+    "sevu.updatestream",
+    params=UpdateStreamParams,
+    summary="Change a stream's settings (those given), or lift the lock of a locked stream.",
+    uses=("applications", "stream_users", "streams"),
+)
+def updatestream(context: CommandContext, params: UpdateStreamParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    stream = services.streams.get_for_account(account_id, params.stream_id)
+    (app,) = services.applications.resolve(account_id, [stream.application_id])
+    changes = {
+        name: str(value) if name == "segment_value" and value is not None else value
+        for name in _SETTINGS
+        if name in params.model_fields_set
+        for value in [getattr(params, name)]
+    }
+    if changes.get("record") is None:
+        changes.pop("record", None)  # a switch: null leaves it as it is
+    users = services.stream_users.update_stream(app, stream.name, changes)
+    if params.locked == 1:
+        services.stream_users.lock(app, stream.name)
+    elif params.locked == 0:
+        services.stream_users.unlock(app, stream.name)
+    locked_at = services.stream_users.locked_at(app, stream.name)
+    return Answer(
+        "Stream updated",
+        {
+            "stream_id": stream.id,
+            "app": app.name,
+            "stream": stream.name,
+            "locked": locked_at is not None,
+            "streamusers": [_fields(u, app.name) for u in users],
+        },
+    )
+
+
 def _fields(user: StreamUser, app_name: str) -> dict[str, Any]:
     settings = user.settings
     return {
@@ -225,4 +281,4 @@ def _fields(user: StreamUser, app_name: str) -> dict[str, Any]:
     }
 
 
-COMMANDS = (addstreamuser, removestreamuser, retrievestreamuser, liststreamusers)
+COMMANDS = (addstreamuser, removestreamuser, retrievestreamuser, liststreamusers, updatestream)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr
 
-from cdnpanel.commands.params import WholeNumber
+from cdnpanel.commands.params import Flag, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.protocol import codes
@@ -19,19 +19,7 @@ __all__ = ["COMMANDS"]
 NEVER = "0000-00-00 00:00:00"
 
 
-def _flag(value: Any) -> Any:
-    """``success`` as 1/0, "1"/"0" or true/false."""
-    if isinstance(value, str) and value in ("0", "1"):
-        return int(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
 Text = Annotated[StrictStr, Field(max_length=1000, description="text of at most 1000 characters")]
-Flag = Annotated[
-    StrictInt, BeforeValidator(_flag), Field(ge=0, le=1, description="0 or 1 (or true, false)")
-]
 Expiry = Annotated[
     StrictStr | StrictInt,
     Field(description="a date and time, a Unix time, or a time from now such as +2 hours"),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StrictStr
 
-from cdnpanel.commands.params import AppRef, AppRefs, Instance, Name, WholeNumber
+from cdnpanel.commands.params import AppRef, AppRefs, Flag, Instance, Name, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import MissingFields
 from cdnpanel.records import Stream
@@ -35,12 +35,13 @@ class CloseParams(Params):
     stream: Name | None = None
     stream_id: WholeNumber | None = None
     origin_url: OriginUrl | None = None
+    lock: Flag = 0
 
 
 @command(
     "stream.close",
     params=CloseParams,
-    summary="Close a live stream: drop its publisher on the origin (encoders may reconnect).",
+    summary="Close a live stream: drop its publisher on the origin (lock: 1 keeps it out).",
     uses=("applications", "streams"),
     blocking_io=True,
 )
@@ -49,7 +50,10 @@ def close(context: CommandContext, params: CloseParams) -> Answer:
     account_id = context.caller.account_id
     if params.stream_id is not None:
         closed = services.streams.close(
-            account_id, stream_id=params.stream_id, origin_name=params.origin_url
+            account_id,
+            stream_id=params.stream_id,
+            origin_name=params.origin_url,
+            lock=bool(params.lock),
         )
     else:
         missing = [n for n in ("app", "inst", "stream") if getattr(params, n) is None]
@@ -63,8 +67,12 @@ def close(context: CommandContext, params: CloseParams) -> Answer:
             inst=params.inst,
             name=params.stream,
             origin_name=params.origin_url,
+            lock=bool(params.lock),
         )
-    return Answer("Stream closed", {"stream_id": closed.id, "ended": _date(closed.ended_at)})
+    return Answer(
+        "Stream closed",
+        {"stream_id": closed.id, "ended": _date(closed.ended_at), "locked": bool(params.lock)},
+    )
 
 
 class ActiveParams(Params):

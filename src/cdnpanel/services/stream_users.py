@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -122,9 +123,17 @@ class StreamUserService:
 
     # -- on_publish --------------------------------------------------------------------------
 
-    def check_publish(self, app: Application, stream: str, query: Mapping[str, str]) -> None:
+    def check_publish(self, app: Application, stream: str, query: Mapping[str, str]) -> int | None:
         """Refuse (PermissionDenied, its message the reason logged) a publish of ``stream``
-        with the encoder's URL query ``query`` unless the stream users allow it."""
+        with the encoder's URL query ``query`` unless the stream users allow it; the id of
+        the stream user that admits it (None: publishing is open and the stream has none)."""
+        locked = self._store.locked_at(app.id, stream)
+        if locked is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(locked))
+            raise PermissionDenied(
+                f"stream {stream!r} of {app.name!r} is locked (closed with lock at {when}): "
+                "unlock it with sevu.updatestream locked=0"
+            )
         entries = self._store.for_publish(app.id, stream)
         deciding = [e for e in entries if e.stream == stream] or [
             e for e in entries if e.stream == ANY_STREAM
@@ -136,9 +145,10 @@ class StreamUserService:
                     f"{stream!r} has no stream user: add one (sevu.addstreamuser), or open "
                     f"publishing (cdnpanel app update --publishing open {app.name})"
                 )
-            return
-        if any(e.user is None for e in deciding):
-            return  # the stream asks for no credentials
+            return None
+        for entry in deciding:
+            if entry.user is None:
+                return entry.id  # the stream asks for no credentials
         user, password = query.get(_USER_PARAM), query.get(_PASS_PARAM)
         if not user or not password:
             raise PermissionDenied(
@@ -146,12 +156,39 @@ class StreamUserService:
                 "...?user=USER&pass=PASS"
             )
         tried = self.hash_pass(password)
-        matched = False
+        admitted = None
         for entry in deciding:  # every entry compared, in constant time each
             same_hash = hmac.compare_digest(entry.pass_hash or b"", tried)
             same_user = hmac.compare_digest((entry.user or "").encode(), user.encode())
-            matched |= same_hash and same_user
-        if not matched:
+            if same_hash and same_user:
+                admitted = entry.id
+        if admitted is None:
             raise PermissionDenied(
                 f"wrong user or pass for stream {stream!r} of {app.name!r} (user {user[:100]!r})"
             )
+        return admitted
+
+    # -- the stream's settings and lock -----------------------------------------------------
+
+    def update_stream(
+        self, app: Application, stream: str, changes: Mapping[str, object]
+    ) -> list[StreamUser]:
+        """Change the given settings of every stream user of ``app``'s ``stream``; NotFound
+        when it has none (settings are kept with stream users)."""
+        if changes and not self._store.set_settings(app.id, stream, dict(changes)):
+            raise NotFound(
+                f"stream user of stream {stream!r} of application {app.name!r} (its settings "
+                "are kept with its stream users: add one with sevu.addstreamuser)",
+                stream,
+            )
+        return [u for u in self.list_for_account(app.account_id, apps=[app], stream=stream)]
+
+    def lock(self, app: Application, stream: str) -> None:
+        """Refuse every publish of ``stream`` until ``unlock``."""
+        self._store.lock(app.id, stream, now=int(self._clock()))
+
+    def unlock(self, app: Application, stream: str) -> bool:
+        return self._store.unlock(app.id, stream)
+
+    def locked_at(self, app: Application, stream: str) -> int | None:
+        return self._store.locked_at(app.id, stream)

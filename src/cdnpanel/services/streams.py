@@ -29,6 +29,7 @@ class EndReason:
     CLOSED = "closed by stream.close"
     NOT_ON_ORIGIN = "not live on the origin (reconciled)"
     ORIGIN_UNREACHABLE = "origin unreachable (reconciled)"
+    STREAM_USER_REMOVED = "its stream user was removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,9 @@ class StreamRegistry:
         """Register a publisher; refused (PermissionDenied, Conflict) unless it may publish:
         its application is served here and its credentials are right (``check_publish``)."""
         app = self.served_application(origin, event.app)
-        self._stream_users.check_publish(app, event.name, event.query)
+        stream_user_id = self._stream_users.check_publish(app, event.name, event.query)
         return self._streams.start(
+            stream_user_id=stream_user_id,
             account_id=app.account_id,
             application_id=app.id,
             origin_id=origin.id,
@@ -117,12 +119,17 @@ class StreamRegistry:
         inst: str | None = None,
         name: str | None = None,
         origin_name: str | None = None,
+        lock: bool = False,
     ) -> Stream:
-        """Drop a live stream's publisher on its origin; the stream as recorded ended."""
+        """Drop a live stream's publisher on its origin; the stream as recorded ended.
+        ``lock``: first lock the stream name, so that the encoder's reconnects are refused
+        until it is unlocked (``sevu.updatestream``)."""
         target, origin = self._closable(
             account_id, stream_id=stream_id, app=app, inst=inst, name=name, origin_name=origin_name
         )
         application = app or self._application_of(target)
+        if lock:
+            self._stream_users.lock(application, target.name)
         asked = int(self._clock())
         dropped = self._adapters[origin.kind].drop_publisher(
             origin, app=application.name, inst=target.inst, name=target.name
@@ -195,6 +202,41 @@ class StreamRegistry:
             self._viewers.close_rtmp(origin_id=origin.id, client_ids=[session.viewer])
             dropped += 1
         return dropped
+
+    def drop_admitted_by(self, stream_user_id: int) -> int:
+        """Disconnect the live publishers admitted with this stream user (removed); how many.
+        An origin that does not answer is skipped: its publisher stays until it reconnects,
+        when it is refused."""
+        dropped = 0
+        for stream in self._streams.live_admitted_by(stream_user_id):
+            origin = self._origins.get(stream.origin_id)
+            app = self._applications.get_by_id(stream.application_id)
+            if origin is None or app is None:
+                continue
+            asked = int(self._clock())
+            try:
+                count = self._adapters[origin.kind].drop_publisher(
+                    origin, app=app.name, inst=stream.inst, name=stream.name
+                )
+            except OriginUnavailable as exc:
+                log.warning("could not drop publisher of stream %d: %s", stream.id, exc.message)
+                continue
+            self._streams.end_as(
+                stream_id=stream.id,
+                now=int(self._clock()),
+                reason=EndReason.STREAM_USER_REMOVED,
+                since=asked,
+                replaces=EndReason.PUBLISHER_LEFT,
+            )
+            dropped += count
+        return dropped
+
+    def get_for_account(self, account_id: int, stream_id: int) -> Stream:
+        """One of the account's streams, live or ended."""
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.account_id != account_id:
+            raise NotFound("stream", stream_id)
+        return stream
 
     def history(self, account_id: int, *, limit: int = 100) -> list[Stream]:
         return self._streams.history(account_id, limit=limit)

@@ -11,7 +11,7 @@ from cdnpanel.errors import Conflict
 from cdnpanel.records import StreamSettings, StreamUser
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
-from cdnpanel.store.tables import installation_keys, stream_users
+from cdnpanel.store.tables import installation_keys, stream_locks, stream_users
 
 __all__ = ["ANY_STREAM", "StreamUserStore"]
 
@@ -163,13 +163,18 @@ class StreamUserStore:
                 ).scalar_one()
             )
 
-    def set_settings(self, streamuser_ids: list[int], settings: StreamSettings) -> None:
+    def set_settings(self, application_id: int, stream: str, values: dict[str, Any]) -> int:
+        """Change these settings of every stream user of the stream; how many there are."""
         with self._db.write() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(stream_users)
-                .where(stream_users.c.id.in_(streamuser_ids))
-                .values(**_settings_values(settings))
+                .where(
+                    stream_users.c.application_id == application_id,
+                    stream_users.c.stream == stream,
+                )
+                .values(**values)
             )
+        return int(done.rowcount)
 
     def remove(self, account_id: int, streamuser_id: int) -> bool:
         with self._db.write() as conn:
@@ -179,6 +184,41 @@ class StreamUserStore:
                 )
             )
         return bool(done.rowcount)
+
+    # -- locks (stream.close lock) -----------------------------------------------------------
+
+    def lock(self, application_id: int, stream: str, *, now: int) -> None:
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(stream_locks).values(
+                        application_id=application_id, stream=stream, locked_at=now
+                    )
+                )
+        except IntegrityError:
+            pass  # locked already: the first lock's time stands
+
+    def unlock(self, application_id: int, stream: str) -> bool:
+        with self._db.write() as conn:
+            done = conn.execute(
+                delete(stream_locks).where(
+                    stream_locks.c.application_id == application_id,
+                    stream_locks.c.stream == stream,
+                )
+            )
+        return bool(done.rowcount)
+
+    def locked_at(self, application_id: int, stream: str) -> int | None:
+        rows = self._db.query(_LOCK, {"application_id": application_id, "stream": stream})
+        return int(rows[0][0]) if rows else None
+
+
+_LOCK = Prepared(
+    select(stream_locks.c.locked_at).where(
+        stream_locks.c.application_id == bindparam("application_id"),
+        stream_locks.c.stream == bindparam("stream"),
+    )
+)
 
 
 def _settings_values(settings: StreamSettings) -> dict[str, Any]:

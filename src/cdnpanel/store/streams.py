@@ -33,9 +33,11 @@ class StreamStore:
         client_id: str,
         publisher_addr: str,
         started_at: int,
+        stream_user_id: int | None = None,
     ) -> Stream:
         """Register a live stream; Conflict if that name is live on the origin already."""
         values: dict[str, object] = {
+            "stream_user_id": stream_user_id,
             "account_id": account_id,
             "application_id": application_id,
             "origin_id": origin_id,
@@ -64,6 +66,7 @@ class StreamStore:
             started_at=started_at,
             ended_at=None,
             end_reason=None,
+            stream_user_id=stream_user_id,
         )
 
     def end_published(
@@ -202,6 +205,13 @@ class StreamStore:
             rows = conn.execute(query.order_by(streams.c.id)).all()
         return [_stream(r) for r in rows]
 
+    def live_admitted_by(self, stream_user_id: int) -> list[Stream]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(streams).where(_LIVE, streams.c.stream_user_id == stream_user_id)
+            ).all()
+        return [_stream(r) for r in rows]
+
     def live_on_origin(self, origin_id: int) -> list[Stream]:
         with self._db.read() as conn:
             rows = conn.execute(
@@ -249,4 +259,5 @@ def _stream(row: Row[Any]) -> Stream:
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         hls_segment_seconds=row.hls_segment_seconds,
+        stream_user_id=row.stream_user_id,
     )

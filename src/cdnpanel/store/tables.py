@@ -29,6 +29,7 @@ __all__ = [
     "origins",
     "request_nonces",
     "servers",
+    "stream_locks",
     "stream_users",
     "streams",
     "ticket_attempts",
@@ -135,6 +136,15 @@ stream_users = Table(
     Index("ix_stream_users_account_id", "account_id"),
 )
 
+# Streams closed with stream.close lock: a publish of the name is refused while locked.
+stream_locks = Table(
+    "stream_locks",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("stream", String(512), primary_key=True),
+    Column("locked_at", BigInteger, nullable=False),
+)
+
 # Publishing sessions: live while ended_at is NULL, kept as history afterwards.
 streams = Table(
     "streams",
@@ -154,6 +164,8 @@ streams = Table(
     # The target duration of the stream's HLS playlist on the origin (whole seconds), once read:
     # what HLS viewer sessions last by (services/viewers.py).
     Column("hls_segment_seconds", Integer, nullable=True),
+    # The stream user its publisher was admitted with (None: none asked), migration 0010.
+    Column("stream_user_id", Integer, nullable=True),
     # One live publisher per name on an origin, as the media server itself allows.
     Index(
         "uq_streams_live_name",

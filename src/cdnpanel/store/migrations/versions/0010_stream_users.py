@@ -1,6 +1,7 @@
 """Publishing (issue 15): stream users (who may publish which streams of an application, their
-passwords kept only as a keyed hash, with each stream's settings) and each application's choice
-whether publishing needs credentials.
+passwords kept only as a keyed hash, with each stream's settings), each application's choice
+whether publishing needs credentials, the stream user each live stream was admitted with, and
+locks on streams closed for good (stream.close lock).
 
 Applications that exist before this revision keep publishing open, as before (a stream user
 added to one of their streams makes that stream ask for credentials); applications made after
@@ -50,6 +51,21 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_stream_users_account_id", "stream_users", ["account_id"])
+    # The stream user a live stream's publisher was admitted with: removing it drops them.
+    with op.batch_alter_table("streams") as batch:
+        batch.add_column(sa.Column("stream_user_id", sa.Integer(), nullable=True))
+    # Streams closed with lock: refused at the encoder's next publish until unlocked.
+    op.create_table(
+        "stream_locks",
+        sa.Column(
+            "application_id",
+            sa.Integer(),
+            sa.ForeignKey("applications.id"),
+            primary_key=True,
+        ),
+        sa.Column("stream", sa.String(512), primary_key=True),
+        sa.Column("locked_at", sa.BigInteger(), nullable=False),
+    )
     keys = sa.table(
         "installation_keys",
         sa.column("name", sa.String),
@@ -64,6 +80,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM installation_keys WHERE name = 'stream_pass'")
+    op.drop_table("stream_locks")
+    with op.batch_alter_table("streams") as batch:
+        batch.drop_column("stream_user_id")
     op.drop_index("ix_stream_users_account_id", "stream_users")
     op.drop_table("stream_users")
     with op.batch_alter_table("applications") as batch:
