@@ -362,3 +362,50 @@ def test_updatestream_changes_only_the_settings_given(
     none = call("sevu.updatestream", stream_id=bare.id, record=1)
     assert (none["code"], "sevu.addstreamuser" in none["message"]) == ("0010", True)
     assert call("sevu.updatestream", stream_id=bare.id, locked=1)["locked"] is True
+
+
+def test_stream_details(origin_world: OriginWorld, call: CallCommand, other: CallCommand) -> None:
+    world = origin_world
+    add(call, record=1, segment_type="duration", segment_value=15)
+    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    found = call("stream.details", stream_id=live.id)
+    assert found["status"] == "success", found
+    assert (found["live"], found["stream"], found["inst"], found["origin_url"]) == (
+        True,
+        "cam1",
+        "live",
+        "origin1.example.net",
+    )
+    assert (found["publisher_ip"], found["viewers"], found["locked"]) == ("192.0.2.10", 0, False)
+    assert found["streamuser_id"] == live.stream_user_id
+    assert found["settings"]["segment_type"] == "duration"
+    assert found["media"]["video_codec"] is None  # the fake origin measures nothing
+    by_name = call("stream.details", app="demo-origin", inst="live", stream="cam1")
+    assert by_name["stream_id"] == live.id
+
+    world.adapter.down = True  # the origin does not answer: the rest is still shown
+    unreachable = call("stream.details", stream_id=live.id)
+    assert (unreachable["media"], unreachable["live"]) == (None, True)
+    assert unreachable["media_error"]
+    world.adapter.down = False
+
+    call("stream.close", stream_id=live.id, lock=1)
+    ended = call("stream.details", stream_id=live.id)
+    assert (ended["live"], ended["end_reason"], ended["locked"]) == (
+        False,
+        "closed by stream.close",
+        True,
+    )
+    assert ended["media"] is None and ended["ended"]
+    for params, code in [
+        ({"stream_id": live.id}, "0010"),
+        ({"app": "demo-origin", "inst": "live", "stream": "cam1"}, "0010"),
+    ]:
+        assert other("stream.details", **params)["code"] == code
+    for params, code in [
+        ({}, "0006"),
+        ({"app": "demo-origin", "stream": "cam1"}, "0006"),
+        ({"app": "demo-origin", "inst": "live", "stream": "never"}, "0010"),
+        ({"stream_id": "x"}, "0008"),
+    ]:
+        assert call("stream.details", **params)["code"] == code, params

@@ -58,6 +58,21 @@ def test_only_encoders_with_a_stream_users_credentials_publish(
     assert (live["stream"], live["publisher_ip"]) == ("cam1", "127.0.0.1")
     assert not exited(good)
 
+    # stream.details: what the origin's stat says of the encoder (tests/integration/media.py:
+    # H.264 160x120 at 15 frames/s with AAC audio); nginx-rtmp measures bandwidth in intervals.
+    def measured() -> dict[str, object] | None:
+        details = stack.client.stream.details(stream_id=live["stream_id"])
+        media = details["media"]
+        return details if media and media["bitrate"] else None
+
+    details = wait_until(measured, timeout=30, what="the origin to measure the bitrate")
+    media = details["media"]  # type: ignore[index]
+    # nginx-rtmp reads the size from the H.264 header and misreads its cropping: 120 lines
+    # (8 macroblock rows, 8 cropped) come out as 112 (docs/commands/stream.details.md).
+    assert (media["video_codec"], media["width"], media["height"]) == ("H264", 160, 112)
+    assert (media["frame_rate"], media["audio_codec"]) == (15, "AAC")
+    assert details["streamuser_id"] == added["streamuser"]["streamuser_id"]  # type: ignore[index]
+
     # A '*' stream user serves every stream without one of its own.
     stack.client.sevu.addstreamuser("demo-origin", "*", "studio", STAR_PASSWORD)
     other = ffmpeg.publish(url(f"demo-origin/live/studio-b?user=studio&pass={STAR_PASSWORD}"))

@@ -110,6 +110,32 @@ def test_stat_with_a_publisher_and_two_players() -> None:
     assert (stream.publisher.client_id, stream.publisher.address) == ("3", "127.0.0.1")
     assert stream.publisher.seconds == pytest.approx(4.673)
     assert sorted(p.client_id for p in stream.players) == ["5", "6"]  # the publisher is not one
+    # What nginx-rtmp read of the publisher (4.5 s in: no bandwidth measured yet, no audio).
+    media = stream.media
+    assert (media.video_codec, media.width, media.height, media.frame_rate) == (
+        "H264",
+        320,
+        240,
+        25.0,
+    )
+    assert (media.bitrate, media.video_bitrate, media.audio_codec) == (0, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1500000", 1_500_000), ("", None), ("x", None), ("-1", None), ("9" * 30, None)],
+)
+def test_stat_media_numbers_are_read_or_unknown(value: str, expected: int | None) -> None:
+    document = (
+        "<rtmp><server><application><name>demo-origin/live</name><live><stream>"
+        f"<name>cam1</name><time>1</time><bw_in>{value}</bw_in>"
+        f"<meta><video><width>{value}</width><frame_rate>nan</frame_rate>"
+        "<codec>&#x7f;H264</codec></video></meta>"
+        "</stream></live></application></server></rtmp>"
+    ).encode()
+    (stream,) = parse_stat(document).streams
+    assert (stream.media.bitrate, stream.media.width) == (expected, expected)
+    assert (stream.media.frame_rate, stream.media.video_codec) == (None, None)
 
 
 def test_stat_with_players_waiting_for_a_publisher() -> None:

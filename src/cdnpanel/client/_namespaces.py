@@ -84,6 +84,20 @@ class StreamCommands(_Commands[R]):
         params |= _given(origin_url=origin_url, lock=1 if lock else None)
         return self._call("stream.close", params)
 
+    def details(
+        self,
+        *,
+        app: AppRef | None = None,
+        inst: str | None = None,
+        stream: str | None = None,
+        stream_id: int | None = None,
+    ) -> R:
+        """One stream, live or ended: viewers, publisher, ``media`` (bitrate and codecs from
+        the origin) and settings; by ``stream_id`` or ``app`` + ``inst`` + ``stream``."""
+        return self._call(
+            "stream.details", _given(app=app, inst=inst, stream=stream, stream_id=stream_id)
+        )
+
     def active(self, *, app: AppRef | Sequence[AppRef] | None = None) -> R:
         """The account's live streams: ``data`` lists stream_id, app, inst, stream, viewers..."""
         if app is not None and not isinstance(app, int | str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ from pydantic import AfterValidator, Field, StrictStr
 from cdnpanel.commands.params import AppRef, AppRefs, Flag, Instance, Name, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import MissingFields
-from cdnpanel.records import Stream
+from cdnpanel.records import Stream, StreamSettings
 from cdnpanel.services.streams import LiveStream
 
 __all__ = ["COMMANDS"]
@@ -97,6 +98,65 @@ def active(context: CommandContext, params: ActiveParams) -> Answer:
     )
 
 
+class DetailsParams(Params):
+    app: AppRef | None = None
+    inst: Instance | None = None
+    stream: Name | None = None
+    stream_id: WholeNumber | None = None
+
+
+@command(
+    "stream.details",
+    params=DetailsParams,
+    summary="One stream: live or not, publisher, start, viewers, bitrate, codecs, settings.",
+    uses=("applications", "streams", "stream_users"),
+    blocking_io=True,  # it reads the origin's stat for the bitrate and codecs
+)
+def details(context: CommandContext, params: DetailsParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    if params.stream_id is not None:
+        found = services.streams.details(account_id, stream_id=params.stream_id)
+    else:
+        missing = [n for n in ("app", "inst", "stream") if getattr(params, n) is None]
+        if missing:
+            raise MissingFields([*missing, "(or stream_id)"])
+        assert params.app is not None and params.inst is not None and params.stream is not None
+        (app,) = services.applications.resolve(account_id, [params.app])
+        found = services.streams.details(account_id, app=app, inst=params.inst, name=params.stream)
+    stream = found.stream
+    users = services.stream_users.deciding(found.app, stream.name)
+    locked_at = services.stream_users.locked_at(found.app, stream.name)
+    media = found.media
+    return Answer(
+        "Found Stream",
+        {
+            "stream_id": stream.id,
+            "app": found.app.name,
+            "inst": stream.inst,
+            "stream": stream.name,
+            "origin_url": found.origin,
+            "live": stream.live,
+            "publisher_ip": stream.publisher_addr,
+            "started": _date(stream.started_at),
+            "start_time": stream.started_at,
+            "ended": None if stream.live else _date(stream.ended_at),
+            "end_reason": stream.end_reason,
+            "viewers": found.viewers,
+            "media": None if media is None else dataclasses.asdict(media),
+            "media_error": found.origin_error,
+            "locked": locked_at is not None,
+            "publishing": found.app.publishing,
+            "streamuser_id": stream.stream_user_id,
+            "settings": None if not users else _settings(users[0].settings),
+        },
+    )
+
+
+def _settings(settings: StreamSettings) -> dict[str, Any]:
+    return dataclasses.asdict(settings)
+
+
 def _live_stream(live: LiveStream) -> dict[str, Any]:
     stream: Stream = live.stream
     return {
@@ -118,4 +178,4 @@ def _date(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-COMMANDS = (close, active)
+COMMANDS = (close, active, details)

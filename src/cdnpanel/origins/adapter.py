@@ -21,6 +21,7 @@ __all__ = [
     "ClientSnapshot",
     "OriginAdapter",
     "OriginSnapshot",
+    "StreamMedia",
     "StreamSnapshot",
 ]
 
@@ -55,6 +56,22 @@ class ClientSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamMedia:
+    """What the publisher sends, as the media server measures and reads it (None: unknown)."""
+
+    bitrate: int | None = None  # bits per second in, audio and video
+    video_bitrate: int | None = None
+    audio_bitrate: int | None = None
+    video_codec: str | None = None  # e.g. H264
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+    audio_codec: str | None = None  # e.g. AAC
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StreamSnapshot:
     app: str
     inst: str
@@ -62,6 +79,7 @@ class StreamSnapshot:
     seconds: float  # how long the stream has existed on the server
     publisher: ClientSnapshot | None
     players: tuple[ClientSnapshot, ...]
+    media: StreamMedia = StreamMedia()
 
 
 @dataclass(frozen=True, slots=True)

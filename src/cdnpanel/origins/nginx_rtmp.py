@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import overload
+from typing import Any, overload
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +23,7 @@ from cdnpanel.origins.adapter import (
     CallbackEvent,
     ClientSnapshot,
     OriginSnapshot,
+    StreamMedia,
     StreamSnapshot,
 )
 from cdnpanel.records import Origin
@@ -110,9 +111,42 @@ def parse_stat(xml: bytes) -> OriginSnapshot:
                     seconds=_millis(stream.findtext("time")),
                     publisher=publisher,
                     players=tuple(players),
+                    media=_media(stream),
                 )
             )
     return OriginSnapshot(streams=tuple(streams))
+
+
+def _media(stream: ET.Element) -> StreamMedia:
+    """A stream's ``bw_*`` (bits per second) and ``meta`` (what the publisher's metadata and
+    codec headers say): each None when absent or unreadable."""
+    return StreamMedia(
+        bitrate=_number(stream.findtext("bw_in"), int),
+        video_bitrate=_number(stream.findtext("bw_video"), int),
+        audio_bitrate=_number(stream.findtext("bw_audio"), int),
+        video_codec=_text(stream.findtext("meta/video/codec")),
+        width=_number(stream.findtext("meta/video/width"), int),
+        height=_number(stream.findtext("meta/video/height"), int),
+        frame_rate=_number(stream.findtext("meta/video/frame_rate"), float),
+        audio_codec=_text(stream.findtext("meta/audio/codec")),
+        audio_channels=_number(stream.findtext("meta/audio/channels"), int),
+        audio_sample_rate=_number(stream.findtext("meta/audio/sample_rate"), int),
+    )
+
+
+def _number(text: str | None, kind: type[int] | type[float]) -> Any:
+    try:
+        value = kind(text) if text else None
+    except ValueError:
+        return None
+    if value is None or not 0 <= value < 2**53:  # NaN too: every comparison with it is false
+        return None
+    return value
+
+
+def _text(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text[:32] if text and text.isprintable() else None
 
 
 _TARGET_DURATION = re.compile(rb"^#EXT-X-TARGETDURATION:\s*(\d{1,6})\s*$", re.MULTILINE)

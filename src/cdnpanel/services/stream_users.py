@@ -123,6 +123,13 @@ class StreamUserService:
 
     # -- on_publish --------------------------------------------------------------------------
 
+    def deciding(self, app: Application, stream: str) -> list[StreamUser]:
+        """The stream users that decide a publish of ``stream``: its own, else the "*" ones."""
+        entries = self._store.for_publish(app.id, stream)
+        return [e for e in entries if e.stream == stream] or [
+            e for e in entries if e.stream == ANY_STREAM
+        ]
+
     def check_publish(self, app: Application, stream: str, query: Mapping[str, str]) -> int | None:
         """Refuse (PermissionDenied, its message the reason logged) a publish of ``stream``
         with the encoder's URL query ``query`` unless the stream users allow it; the id of
@@ -134,10 +141,7 @@ class StreamUserService:
                 f"stream {stream!r} of {app.name!r} is locked (closed with lock at {when}): "
                 "unlock it with sevu.updatestream locked=0"
             )
-        entries = self._store.for_publish(app.id, stream)
-        deciding = [e for e in entries if e.stream == stream] or [
-            e for e in entries if e.stream == ANY_STREAM
-        ]
+        deciding = self.deciding(app, stream)
         if not deciding:
             if app.needs_credentials:
                 raise PermissionDenied(

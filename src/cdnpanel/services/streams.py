@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cdnpanel.errors import InvalidParameter, NotFound, OriginUnavailable, PermissionDenied
-from cdnpanel.origins.adapter import CallbackEvent, OriginAdapter
+from cdnpanel.origins.adapter import CallbackEvent, OriginAdapter, StreamMedia
 from cdnpanel.records import Application, Origin, Stream, StreamKey, ViewerSession
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.stream_users import StreamUserService
@@ -17,7 +17,7 @@ from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import ViewerStore
 
-__all__ = ["EndReason", "LiveStream", "StreamRegistry"]
+__all__ = ["EndReason", "LiveStream", "StreamDetails", "StreamRegistry"]
 
 log = logging.getLogger("cdnpanel.streams")
 
@@ -30,6 +30,20 @@ class EndReason:
     NOT_ON_ORIGIN = "not live on the origin (reconciled)"
     ORIGIN_UNREACHABLE = "origin unreachable (reconciled)"
     STREAM_USER_REMOVED = "its stream user was removed"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDetails:
+    """One stream as stream.details shows it: the registry's record, its viewers now, and
+    while it is live what its origin measures of it (None when the origin does not answer,
+    with the reason)."""
+
+    stream: Stream
+    app: Application
+    origin: str
+    viewers: int
+    media: StreamMedia | None
+    origin_error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +244,50 @@ class StreamRegistry:
             )
             dropped += count
         return dropped
+
+    def details(
+        self,
+        account_id: int,
+        *,
+        stream_id: int | None = None,
+        app: Application | None = None,
+        inst: str | None = None,
+        name: str | None = None,
+    ) -> StreamDetails:
+        """A stream by id, or by name (the live one, else the latest), with its viewers and,
+        while live, its bitrate and codecs from the origin's stat."""
+        if stream_id is not None:
+            stream = self.get_for_account(account_id, stream_id)
+        else:
+            assert app is not None and inst is not None and name is not None
+            live = self._streams.find_live(application_id=app.id, inst=inst, name=name)
+            latest = live[0] if live else None
+            latest = latest or self._streams.latest_by_name(
+                application_id=app.id, inst=inst, name=name
+            )
+            if latest is None:
+                raise NotFound("stream", f"{app.name}/{inst}/{name}")
+            stream = latest
+        application = app or self._application_of(stream)
+        origin = self._origins.get(stream.origin_id)
+        assert origin is not None
+        key = StreamKey(stream.application_id, stream.inst, stream.name)
+        viewers = self._viewers.counts_for([key]).get(key, 0) if stream.live else 0
+        media, error = None, None
+        if stream.live:
+            try:
+                snapshot = self._adapters[origin.kind].snapshot(origin)
+            except OriginUnavailable as exc:
+                error = exc.message
+            else:
+                found = [
+                    s.media
+                    for s in snapshot.streams
+                    if (s.app, s.inst, s.name) == (application.name, stream.inst, stream.name)
+                ]
+                media = found[0] if found else None
+                error = None if found else "the origin does not list this stream now"
+        return StreamDetails(stream, application, origin.name, viewers, media, error)
 
     def get_for_account(self, account_id: int, stream_id: int) -> Stream:
         """One of the account's streams, live or ended."""
