@@ -298,7 +298,7 @@ class OriginWorld:
     other: Tenant
     clock: FrozenClock
 
-    def publish_live(
+    async def publish_live(
         self, name: str, client_id: str = "9", *, segment_seconds: int | None = None
     ) -> Any:
         """``demo-origin/live/NAME`` live on the fake origin and in the registry, its HLS
@@ -306,7 +306,7 @@ class OriginWorld:
         self.adapter.publish("demo-origin", "live", name, client_id)
         self.adapter.segment_seconds[("demo-origin", "live", name)] = segment_seconds
         event = self.event("publish", name, client_id)
-        stream = self.services.streams.publish_started(self.origin, event)
+        stream = await self.services.streams.publish_started(self.origin, event)
         self.services.reconciler.run_once()
         return stream
 

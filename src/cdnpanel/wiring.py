@@ -163,7 +163,7 @@ def build_services(
             origins, applications, clock=clock, tokens=tokens, freshness=freshness
         ),
         streams=StreamRegistry(
-            streams, applications, origins, viewers, adapters, stream_users, clock=clock
+            streams, applications, origins, viewers, adapters, stream_users, run=db.run, clock=clock
         ),
         stream_users=stream_users,
         tickets=tickets,

@@ -150,7 +150,9 @@ def test_required_parameters_and_a_second_entry(call: CallCommand) -> None:
     stream=st.one_of(st.none(), st.integers(), st.text(max_size=120)),
     user=st.one_of(st.none(), st.integers(), st.text(max_size=120)),
     password=st.one_of(st.none(), st.booleans(), st.text(max_size=300)),
-    segment_value=st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=120)),
+    segment_value=st.one_of(
+        st.none(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text()
+    ),
 )
 def test_any_parameters_get_a_clear_answer(
     call: CallCommand, stream: Any, user: Any, password: Any, segment_value: Any
@@ -172,53 +174,59 @@ def test_any_parameters_get_a_clear_answer(
 # -- the on_publish check ---------------------------------------------------------------------
 
 
-def publish(world: OriginWorld, name: str, client_id: str, **query: str) -> Any:
+async def publish(world: OriginWorld, name: str, client_id: str, **query: str) -> Any:
     world.adapter.publish("demo-origin", "live", name, client_id)
-    return world.services.streams.publish_started(
+    return await world.services.streams.publish_started(
         world.origin, world.event("publish", name, client_id, **query)
     )
 
 
-def refused(world: OriginWorld, name: str, client_id: str, **query: str) -> str:
+async def refused(world: OriginWorld, name: str, client_id: str, **query: str) -> str:
     with pytest.raises(PermissionDenied) as refusal:
-        publish(world, name, client_id, **query)
+        await publish(world, name, client_id, **query)
     return refusal.value.message
 
 
-def test_credentials_are_checked_on_publish(origin_world: OriginWorld, call: CallCommand) -> None:
+async def test_credentials_are_checked_on_publish(
+    origin_world: OriginWorld, call: CallCommand
+) -> None:
     world = origin_world
     (app,) = world.services.applications.list_for_account(world.tenant.account.id)
     world.services.applications.set_publishing(app, "credentials")
-    assert "has no stream user" in refused(world, "cam1", "1")
+    assert "has no stream user" in await refused(world, "cam1", "1")
     add(call)
-    assert "needs a stream user" in refused(world, "cam1", "2")
-    assert "wrong user or pass" in refused(world, "cam1", "3", user="enc", **{"pass": "nope"})
-    assert "wrong user or pass" in refused(world, "cam1", "4", user="eve", **{"pass": PASSWORD})
-    assert PASSWORD not in refused(world, "cam1", "5", user="eve", **{"pass": PASSWORD})
-    assert publish(world, "cam1", "6", user="enc", **{"pass": PASSWORD}).name == "cam1"
+    assert "needs a stream user" in await refused(world, "cam1", "2")
+    assert "wrong user or pass" in await refused(world, "cam1", "3", user="enc", **{"pass": "nope"})
+    assert "wrong user or pass" in await refused(
+        world, "cam1", "4", user="eve", **{"pass": PASSWORD}
+    )
+    assert PASSWORD not in await refused(world, "cam1", "5", user="eve", **{"pass": PASSWORD})
+    assert (await publish(world, "cam1", "6", user="enc", **{"pass": PASSWORD})).name == "cam1"
     # cam2 has no stream user of its own, and no '*' one
-    assert "has no stream user" in refused(world, "cam2", "7", user="enc", **{"pass": PASSWORD})
+    assert "has no stream user" in await refused(
+        world, "cam2", "7", user="enc", **{"pass": PASSWORD}
+    )
 
 
-def test_a_star_user_serves_every_stream_without_one_of_its_own(
+async def test_a_star_user_serves_every_stream_without_one_of_its_own(
     origin_world: OriginWorld, call: CallCommand
 ) -> None:
     world = origin_world
     add(call, stream="*", user="studio")
     add(call, stream="cam9", user=None, **{"pass": None})  # no credentials for cam9
-    assert publish(world, "any-name", "1", user="studio", **{"pass": PASSWORD})
-    assert "needs a stream user" in refused(world, "other-name", "2")
-    assert publish(world, "cam9", "3")  # its own entry decides, without credentials
+    assert await publish(world, "any-name", "1", user="studio", **{"pass": PASSWORD})
+    assert "needs a stream user" in await refused(world, "other-name", "2")
+    assert await publish(world, "cam9", "3")  # its own entry decides, without credentials
 
 
-def test_open_publishing_asks_only_streams_with_stream_users(
+async def test_open_publishing_asks_only_streams_with_stream_users(
     origin_world: OriginWorld, call: CallCommand
 ) -> None:
     world = origin_world  # its application was made open (as before this issue)
-    assert publish(world, "cam1", "1")
+    assert await publish(world, "cam1", "1")
     add(call, stream="cam2")
-    assert "needs a stream user" in refused(world, "cam2", "2")
-    assert publish(world, "cam2", "3", user="enc", **{"pass": PASSWORD})
+    assert "needs a stream user" in await refused(world, "cam2", "2")
+    assert await publish(world, "cam2", "3", user="enc", **{"pass": PASSWORD})
 
 
 def test_new_applications_need_credentials(origin_world: OriginWorld) -> None:
@@ -280,44 +288,46 @@ def test_applications_from_before_the_upgrade_keep_publishing_open(
 # -- closing for good, removing, updating -----------------------------------------------------
 
 
-def test_close_with_lock_keeps_the_encoder_out_until_unlocked(
+async def test_close_with_lock_keeps_the_encoder_out_until_unlocked(
     origin_world: OriginWorld, call: CallCommand, other: CallCommand
 ) -> None:
     world = origin_world
     add(call)
-    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    live = await publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
     bad = call("stream.close", stream_id=live.id, lock="yes")
     assert (bad["code"], "lock" in bad["message"]) == ("0008", True)
     closed = call("stream.close", stream_id=live.id, lock=1)
     assert (closed["status"], closed["locked"]) == ("success", True)
-    assert "is locked" in refused(world, "cam1", "2", user="enc", **{"pass": PASSWORD})
-    assert "is locked" in refused(world, "cam1", "3", user="enc", **{"pass": PASSWORD})
+    assert "is locked" in await refused(world, "cam1", "2", user="enc", **{"pass": PASSWORD})
+    assert "is locked" in await refused(world, "cam1", "3", user="enc", **{"pass": PASSWORD})
 
     assert other("sevu.updatestream", stream_id=live.id, locked=0)["code"] == "0010"
     unlocked = call("sevu.updatestream", stream_id=live.id, locked=0)
     assert (unlocked["locked"], unlocked["stream"]) == (False, "cam1")
-    assert publish(world, "cam1", "4", user="enc", **{"pass": PASSWORD}).name == "cam1"
+    assert (await publish(world, "cam1", "4", user="enc", **{"pass": PASSWORD})).name == "cam1"
     # A plain close locks nothing: the encoder may come back at once.
     again = world.services.streams.active(world.tenant.account.id)[0].stream
     assert call("stream.close", stream_id=again.id)["locked"] is False
-    assert publish(world, "cam1", "5", user="enc", **{"pass": PASSWORD})
+    assert await publish(world, "cam1", "5", user="enc", **{"pass": PASSWORD})
 
 
-def test_removing_a_stream_user_drops_the_publishers_it_admitted(
+async def test_removing_a_stream_user_drops_the_publishers_it_admitted(
     origin_world: OriginWorld, call: CallCommand
 ) -> None:
     world = origin_world
     first = add(call)["streamuser"]["streamuser_id"]
     add(call, user="backup")
-    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    live = await publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
     assert live.stream_user_id == first
     removed = call("sevu.removestreamuser", streamuser_id=first)
     assert removed["publishers_dropped"] == 1
     assert world.services.streams.active(world.tenant.account.id) == []
     (ended,) = world.services.streams.history(world.tenant.account.id)
     assert ended.end_reason == "its stream user was removed"
-    assert "wrong user or pass" in refused(world, "cam1", "2", user="enc", **{"pass": PASSWORD})
-    backup = publish(world, "cam1", "3", user="backup", **{"pass": PASSWORD})
+    assert "wrong user or pass" in await refused(
+        world, "cam1", "2", user="enc", **{"pass": PASSWORD}
+    )
+    backup = await publish(world, "cam1", "3", user="backup", **{"pass": PASSWORD})
     # Removing another stream user leaves this publisher alone.
     add(call, stream="cam7")
     gone = call("sevu.removestreamuser", app="demo-origin", stream="cam7", user="enc")
@@ -327,13 +337,13 @@ def test_removing_a_stream_user_drops_the_publishers_it_admitted(
     ]
 
 
-def test_updatestream_changes_only_the_settings_given(
+async def test_updatestream_changes_only_the_settings_given(
     origin_world: OriginWorld, call: CallCommand, other: CallCommand
 ) -> None:
     world = origin_world
     add(call, record=1, record_type="stream", segment_type="size", segment_value=500)
     add(call, user="backup")
-    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    live = await publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
     answer = call("sevu.updatestream", stream_id=live.id, segment_type="duration", segment_value=30)
     assert answer["status"] == "success", answer
     settings = {
@@ -358,16 +368,18 @@ def test_updatestream_changes_only_the_settings_given(
         assert (failed["code"], named in failed["message"]) == (code, True), failed
     assert other("sevu.updatestream", stream_id=live.id, record=1)["code"] == "0010"
     # A stream without stream users has no settings to change (its lock it has).
-    bare = publish(world, "cam2", "2")  # open publishing
+    bare = await publish(world, "cam2", "2")  # open publishing
     none = call("sevu.updatestream", stream_id=bare.id, record=1)
     assert (none["code"], "sevu.addstreamuser" in none["message"]) == ("0010", True)
     assert call("sevu.updatestream", stream_id=bare.id, locked=1)["locked"] is True
 
 
-def test_stream_details(origin_world: OriginWorld, call: CallCommand, other: CallCommand) -> None:
+async def test_stream_details(
+    origin_world: OriginWorld, call: CallCommand, other: CallCommand
+) -> None:
     world = origin_world
     add(call, record=1, segment_type="duration", segment_value=15)
-    live = publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
+    live = await publish(world, "cam1", "1", user="enc", **{"pass": PASSWORD})
     found = call("stream.details", stream_id=live.id)
     assert found["status"] == "success", found
     assert (found["live"], found["stream"], found["inst"], found["origin_url"]) == (

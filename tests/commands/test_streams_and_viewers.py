@@ -20,7 +20,7 @@ async def live(origin_world: OriginWorld) -> OriginWorld:
     """cam1 live with two RTMP players and one HLS viewer; cam2 with one HLS viewer."""
     world = origin_world
     world.adapter.publish("demo-origin", "live", "cam1", "1")
-    world.services.streams.publish_started(world.origin, world.event("publish", "cam1", "1"))
+    await world.services.streams.publish_started(world.origin, world.event("publish", "cam1", "1"))
     for client_id in ("5", "6"):
         await world.services.viewers.play_started(
             world.origin, world.event("play", "cam1", client_id)
@@ -86,12 +86,14 @@ def test_stream_active_lists_the_accounts_live_streams(
     assert (theirs["data"], theirs["message"]) == ([], "No Active Streams")
 
 
-def test_stream_close_by_name_then_by_id(live: OriginWorld, call: CallCommand) -> None:
+async def test_stream_close_by_name_then_by_id(live: OriginWorld, call: CallCommand) -> None:
     answer = call("stream.close", app="demo-origin", inst="live", stream="cam1")
     assert (answer["status"], answer["message"]) == ("success", "Stream closed")
     assert live.adapter.drops == [("demo-origin", "live", "cam1")]
     live.adapter.publish("demo-origin", "live", "cam1", "2")
-    stream = live.services.streams.publish_started(live.origin, live.event("publish", "cam1", "2"))
+    stream = await live.services.streams.publish_started(
+        live.origin, live.event("publish", "cam1", "2")
+    )
     answer = call("stream.close", stream_id=str(stream.id), origin_url="origin1.example.net")
     assert (answer["status"], answer["stream_id"]) == ("success", stream.id)
 

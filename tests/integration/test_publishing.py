@@ -125,7 +125,11 @@ def test_a_locked_stream_stays_closed_and_a_removed_user_is_dropped(
 ) -> None:
     stack: Stack = stack_factory(publishing="credentials")  # type: ignore[operator]
     encoder = f"demo-origin/live/cam1?user=enc&pass={PASSWORD}"
-    added = stack.client.sevu.addstreamuser("demo-origin", "cam1", "enc", PASSWORD)
+    # The seed documentation's own PHP code (php-cli + curl) adds it.
+    added = stack.php(
+        "sevu.addstreamuser", app="demo-origin", stream="cam1", user="enc", **{"pass": PASSWORD}
+    )
+    assert added["status"] == "success", added
     first = ffmpeg.publish(stack.nginx.rtmp_url(encoder))
     (live,) = wait_until(stack.active, timeout=20, what="cam1 live")
 
@@ -145,7 +149,8 @@ def test_a_locked_stream_stays_closed_and_a_removed_user_is_dropped(
 
     # Removing the stream user drops its live publisher at once, and its reconnect is refused.
     streamuser_id = added["streamuser"]["streamuser_id"]
-    assert stack.client.sevu.removestreamuser(streamuser_id)["publishers_dropped"] == 1
+    removed = stack.php("sevu.removestreamuser", streamuser_id=streamuser_id)
+    assert removed["publishers_dropped"] == 1, removed
     wait_until(lambda: exited(again), timeout=15, what="the removed user's publisher to exit")
     assert stack.active() == []
     retry = ffmpeg.publish(stack.nginx.rtmp_url(encoder))

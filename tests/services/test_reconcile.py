@@ -17,20 +17,22 @@ def live_names(world: OriginWorld) -> list[tuple[int, str]]:
     ]
 
 
-def test_a_lost_publish_done_leaves_no_phantom(origin_world: OriginWorld) -> None:
+async def test_a_lost_publish_done_leaves_no_phantom(origin_world: OriginWorld) -> None:
     world = origin_world
-    stream = world.services.streams.publish_started(world.origin, world.event("publish", "c", "1"))
+    stream = await world.services.streams.publish_started(
+        world.origin, world.event("publish", "c", "1")
+    )
     world.clock.advance(10)  # older than the grace period: not racing any callback
     reconcile(world)  # the fake origin has nothing live: publish_done was lost
     history = world.services.streams.history(world.tenant.account.id)
     assert (history[0].id, history[0].end_reason) == (stream.id, EndReason.NOT_ON_ORIGIN)
 
 
-def test_a_fresh_stream_is_not_ended_by_a_snapshot_taken_before_it(
+async def test_a_fresh_stream_is_not_ended_by_a_snapshot_taken_before_it(
     origin_world: OriginWorld,
 ) -> None:
     world = origin_world
-    world.services.streams.publish_started(world.origin, world.event("publish", "c", "1"))
+    await world.services.streams.publish_started(world.origin, world.event("publish", "c", "1"))
     reconcile(world)  # registered a moment ago; the snapshot may predate it
     assert live_names(world) == [(1, "c")]
 
@@ -83,7 +85,7 @@ async def test_an_origin_that_stays_unreachable_loses_its_streams_and_players(
 ) -> None:
     world = origin_world
     world.adapter.publish("demo-origin", "live", "cam1", "1")
-    world.services.streams.publish_started(world.origin, world.event("publish", "cam1", "1"))
+    await world.services.streams.publish_started(world.origin, world.event("publish", "cam1", "1"))
     await world.services.viewers.play_started(world.origin, world.event("play", "cam1", "2"))
     world.adapter.down = True
     reconciler = world.services.reconciler
@@ -105,9 +107,9 @@ async def test_an_origin_that_stays_unreachable_loses_its_streams_and_players(
     assert origin.failing_since is None
 
 
-def test_segment_durations_are_read_until_known(origin_world: OriginWorld) -> None:
+async def test_segment_durations_are_read_until_known(origin_world: OriginWorld) -> None:
     world = origin_world
-    stream = world.publish_live("cam1", segment_seconds=None)  # no segment cut yet
+    stream = await world.publish_live("cam1", segment_seconds=None)  # no segment cut yet
     store = world.services.streams._streams
     assert store.get(stream.id).hls_segment_seconds is None
     world.adapter.segment_seconds[("demo-origin", "live", "cam1")] = 10
@@ -120,6 +122,6 @@ def test_segment_durations_are_read_until_known(origin_world: OriginWorld) -> No
     assert store.get(stream.id).hls_segment_seconds == 10
 
 
-def test_an_absurd_segment_duration_is_capped(origin_world: OriginWorld) -> None:
-    stream = origin_world.publish_live("cam1", segment_seconds=86_400)
+async def test_an_absurd_segment_duration_is_capped(origin_world: OriginWorld) -> None:
+    stream = await origin_world.publish_live("cam1", segment_seconds=86_400)
     assert origin_world.services.streams._streams.get(stream.id).hls_segment_seconds == 60

@@ -15,9 +15,9 @@ def app_of(world: OriginWorld) -> Application:
     return app
 
 
-def test_publish_registers_a_numbered_live_stream(origin_world: OriginWorld) -> None:
+async def test_publish_registers_a_numbered_live_stream(origin_world: OriginWorld) -> None:
     streams = origin_world.services.streams
-    stream = streams.publish_started(
+    stream = await streams.publish_started(
         origin_world.origin, origin_world.event("publish", "cam1", "1")
     )
     assert stream.live and stream.account_id == origin_world.tenant.account.id
@@ -32,30 +32,32 @@ def test_publish_registers_a_numbered_live_stream(origin_world: OriginWorld) -> 
     assert streams.active(origin_world.other.account.id) == []
 
 
-def test_publish_to_an_application_nobody_owns_is_refused(origin_world: OriginWorld) -> None:
+async def test_publish_to_an_application_nobody_owns_is_refused(origin_world: OriginWorld) -> None:
     with pytest.raises(PermissionDenied, match="no account owns"):
-        origin_world.services.streams.publish_started(
+        await origin_world.services.streams.publish_started(
             origin_world.origin, origin_world.event("publish", "cam1", "1", app="stray-app")
         )
 
 
-def test_publish_to_an_application_of_another_origin_is_refused(origin_world: OriginWorld) -> None:
+async def test_publish_to_an_application_of_another_origin_is_refused(
+    origin_world: OriginWorld,
+) -> None:
     services = origin_world.services
     services.origins.add("origin2.example.net", control_url="http://127.0.0.1:8082")
     services.origins.assign(app_of(origin_world), "origin2.example.net")
     with pytest.raises(PermissionDenied, match="not served by origin"):
-        services.streams.publish_started(
+        await services.streams.publish_started(
             origin_world.origin, origin_world.event("publish", "cam1", "1")
         )
 
 
-def test_second_publisher_of_a_live_name_is_refused_and_its_done_ends_nothing(
+async def test_second_publisher_of_a_live_name_is_refused_and_its_done_ends_nothing(
     origin_world: OriginWorld,
 ) -> None:
     streams, origin = origin_world.services.streams, origin_world.origin
-    first = streams.publish_started(origin, origin_world.event("publish", "cam1", "1"))
+    first = await streams.publish_started(origin, origin_world.event("publish", "cam1", "1"))
     with pytest.raises(Conflict):
-        streams.publish_started(origin, origin_world.event("publish", "cam1", "3"))
+        await streams.publish_started(origin, origin_world.event("publish", "cam1", "3"))
     # nginx-rtmp sends publish_done for the refused connection too (observed): it ends nothing.
     assert streams.publish_ended(origin, origin_world.event("publish_done", "cam1", "3")) is None
     ended = streams.publish_ended(origin, origin_world.event("publish_done", "cam1", "1"))
@@ -63,25 +65,31 @@ def test_second_publisher_of_a_live_name_is_refused_and_its_done_ends_nothing(
     assert ended.end_reason == EndReason.PUBLISHER_LEFT
 
 
-def test_close_by_name_and_by_id_drops_the_publisher(origin_world: OriginWorld) -> None:
+async def test_close_by_name_and_by_id_drops_the_publisher(origin_world: OriginWorld) -> None:
     services, origin, fake = origin_world.services, origin_world.origin, origin_world.adapter
     account_id = origin_world.tenant.account.id
     app = app_of(origin_world)
     fake.publish("demo-origin", "live", "cam1", "1")
-    stream = services.streams.publish_started(origin, origin_world.event("publish", "cam1", "1"))
+    stream = await services.streams.publish_started(
+        origin, origin_world.event("publish", "cam1", "1")
+    )
     closed = services.streams.close(account_id, app=app, inst="live", name="cam1")
     assert (closed.id, closed.end_reason) == (stream.id, EndReason.CLOSED)
     assert fake.drops == [("demo-origin", "live", "cam1")]
     fake.publish("demo-origin", "live", "cam1", "2")
-    again = services.streams.publish_started(origin, origin_world.event("publish", "cam1", "2"))
+    again = await services.streams.publish_started(
+        origin, origin_world.event("publish", "cam1", "2")
+    )
     assert services.streams.close(account_id, stream_id=again.id).end_reason == EndReason.CLOSED
 
 
-def test_close_refusals(origin_world: OriginWorld) -> None:
+async def test_close_refusals(origin_world: OriginWorld) -> None:
     services, origin, fake = origin_world.services, origin_world.origin, origin_world.adapter
     mine, theirs = origin_world.tenant.account.id, origin_world.other.account.id
     fake.publish("demo-origin", "live", "cam1", "1")
-    stream = services.streams.publish_started(origin, origin_world.event("publish", "cam1", "1"))
+    stream = await services.streams.publish_started(
+        origin, origin_world.event("publish", "cam1", "1")
+    )
     with pytest.raises(NotFound, match="not found in this account"):
         services.streams.close(theirs, stream_id=stream.id)  # another account's stream
     with pytest.raises(NotFound, match="stream 999"):
@@ -107,7 +115,7 @@ def test_close_refusals(origin_world: OriginWorld) -> None:
         services.streams.close(mine, app=app, inst="live", name="cam9")
 
 
-def test_close_is_the_recorded_reason_even_when_publish_done_wins_the_race(
+async def test_close_is_the_recorded_reason_even_when_publish_done_wins_the_race(
     origin_world: OriginWorld,
 ) -> None:
     """nginx sends publish_done as soon as it drops the publisher, so the hook may record
@@ -115,7 +123,7 @@ def test_close_is_the_recorded_reason_even_when_publish_done_wins_the_race(
     world = origin_world
     services, origin, fake = world.services, world.origin, world.adapter
     fake.publish("demo-origin", "live", "cam1", "1")
-    stream = services.streams.publish_started(origin, world.event("publish", "cam1", "1"))
+    stream = await services.streams.publish_started(origin, world.event("publish", "cam1", "1"))
     drop = fake.drop_publisher
 
     def drop_then_publish_done(origin_: object, **names: str) -> int:

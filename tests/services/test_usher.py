@@ -292,7 +292,7 @@ async def test_a_one_use_ticket_plays_on_through_long_segments(
     reload was a new session, and a uses=1 ticket was refused 10 s into playback."""
     world = origin_world
     protected(world)
-    world.publish_live("cam1", segment_seconds=segment)
+    await world.publish_live("cam1", segment_seconds=segment)
     key = await ticket(world, uses=1)
     for n in range(6):
         assert (await hls(world, key)).allowed

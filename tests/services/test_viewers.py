@@ -88,7 +88,7 @@ async def test_hls_checks_write_once_per_session_per_third_of_the_window(
     world = origin_world
     store = RecordingStore(world.services.viewers._viewers)
     applications = world.services.applications._applications
-    world.publish_live("cam1", segment_seconds=2)
+    await world.publish_live("cam1", segment_seconds=2)
     viewers = ViewerService(
         store,
         applications,
@@ -210,7 +210,7 @@ async def test_an_hls_session_lasts_three_of_its_streams_segments(
     """A player reloads its playlist one target duration apart (RFC 8216 6.3.4): with 10 s
     segments (x264's default keyframe interval) a reload is 10 s after the last."""
     world = origin_world
-    world.publish_live("cam1", segment_seconds=segment)
+    await world.publish_live("cam1", segment_seconds=segment)
     viewers = world.services.viewers
     stream = StreamKey(demo_app(world).id, "live", "cam1")
     assert viewers.hls_window(world.origin, stream) == 3 * segment
@@ -230,11 +230,11 @@ async def test_an_hls_session_lasts_three_of_its_streams_segments(
     assert viewers.count(demo_app(world), ["cam1"]) == {"cam1": 0}
 
 
-def test_until_its_playlist_is_read_a_stream_gets_a_generous_window(
+async def test_until_its_playlist_is_read_a_stream_gets_a_generous_window(
     origin_world: OriginWorld,
 ) -> None:
     world = origin_world
-    world.publish_live("cam1", segment_seconds=None)  # no playlist yet: no segment cut
+    await world.publish_live("cam1", segment_seconds=None)  # no playlist yet: no segment cut
     stream = StreamKey(demo_app(world).id, "live", "cam1")
     viewers = world.services.viewers
     assert viewers.hls_window(world.origin, stream) == 30  # 3 x 10 s, whatever the encoder
@@ -250,7 +250,7 @@ async def test_sessions_opened_before_the_segment_duration_was_read_get_its_wind
     origin_world: OriginWorld,
 ) -> None:
     world = origin_world
-    world.publish_live("cam1", segment_seconds=None)
+    await world.publish_live("cam1", segment_seconds=None)
     viewers = world.services.viewers
     uri = "/demo-origin/live/cam1/index.m3u8"
     for player in ("leaves", "stays"):

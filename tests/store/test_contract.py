@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from cdnpanel.errors import Conflict
-from cdnpanel.records import Nonce
+from cdnpanel.records import Nonce, StreamSettings
 from cdnpanel.store.accounts import FIRST_CDN_ID, AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.database import Database, NotInMemory
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import current_revision, head_revision, upgrade
 from cdnpanel.store.nonces import NonceStore
+from cdnpanel.store.stream_users import StreamUserStore
 from cdnpanel.store.tables import applications
 from tests.conftest import FrozenClock
 
@@ -349,6 +350,23 @@ def test_every_change_to_a_cached_table_moves_the_version_other_nodes_look_at(
     seen.append(version())
     with db.write() as conn:
         conn.execute(text("UPDATE applications SET name = 'two' WHERE id = :id"), {"id": app.id})
+    seen.append(version())
+    stream_users = StreamUserStore(db)  # publish checks read these from memory (0010)
+    user = stream_users.add(
+        account_id=account.id,
+        application_id=app.id,
+        stream="cam1",
+        user="enc",
+        pass_hash=bytes(32),
+        settings=StreamSettings(),
+        now=1,
+    )
+    seen.append(version())
+    stream_users.lock(app.id, "cam1", now=2)
+    seen.append(version())
+    stream_users.unlock(app.id, "cam1")
+    seen.append(version())
+    stream_users.remove(account.id, user.id)
     seen.append(version())
     keys.revoke(account_id=account.id, api_key="K" * 32, now=2)
     seen.append(version())

@@ -13,6 +13,7 @@ from cdnpanel.records import Application, Origin, Stream, StreamKey, ViewerSessi
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.stream_users import StreamUserService
 from cdnpanel.store.applications import ApplicationStore
+from cdnpanel.store.database import StoreRun
 from cdnpanel.store.origins import OriginStore
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.viewers import ViewerStore
@@ -66,8 +67,10 @@ class StreamRegistry:
         adapters: Mapping[str, OriginAdapter],
         stream_users: StreamUserService,
         *,
+        run: StoreRun,
         clock: Clock,
     ) -> None:
+        self._run = run
         self._stream_users = stream_users
         self._streams = streams
         self._applications = applications
@@ -78,13 +81,12 @@ class StreamRegistry:
 
     # -- callbacks from origins -------------------------------------------------------------
 
-    def publish_started(self, origin: Origin, event: CallbackEvent) -> Stream:
+    async def publish_started(self, origin: Origin, event: CallbackEvent) -> Stream:
         """Register a publisher; refused (PermissionDenied, Conflict) unless it may publish:
-        its application is served here and its credentials are right (``check_publish``)."""
-        app = self.served_application(origin, event.app)
-        stream_user_id = self._stream_users.check_publish(app, event.name, event.query)
-        return self._streams.start(
-            stream_user_id=stream_user_id,
+        its application is served here and its credentials are right (``check_publish``).
+        The stream is started with the other writes of the moment (the store's group commit)."""
+        app, stream_user_id = await self._run(lambda: self._admit_publisher(origin, event))
+        return await self._streams.start_published(
             account_id=app.account_id,
             application_id=app.id,
             origin_id=origin.id,
@@ -93,7 +95,14 @@ class StreamRegistry:
             client_id=event.client_id,
             publisher_addr=event.address,
             started_at=int(self._clock()),
+            stream_user_id=stream_user_id,
         )
+
+    def _admit_publisher(
+        self, origin: Origin, event: CallbackEvent
+    ) -> tuple[Application, int | None]:
+        app = self.served_application(origin, event.app)
+        return app, self._stream_users.check_publish(app, event.name, event.query)
 
     def publish_ended(self, origin: Origin, event: CallbackEvent) -> Stream | None:
         """Record the end of the stream this connection published (None: it had none)."""

@@ -39,8 +39,11 @@ _ACCOUNT_APPLICATIONS = CachedRead(
     .order_by(applications.c.id),
     _applications,
 )
-# Media-server hooks name applications by name alone (names are unique across accounts).
-_BY_NAME = Prepared(select(*_COLUMNS).where(applications.c.name == bindparam("name")))
+# Media-server hooks name applications by name alone (names are unique across accounts): every
+# publish and play callback, so kept too.
+_BY_NAME = CachedRead(
+    select(*_COLUMNS).where(applications.c.name == bindparam("name")), _applications
+)
 _BY_ID = Prepared(select(*_COLUMNS).where(applications.c.id == bindparam("id")))
 # Commands name them by id or name, always within the caller's account.
 _ACCOUNT_BY_ID = CachedRead(
@@ -98,8 +101,8 @@ class ApplicationStore:
 
     def get_by_name(self, name: str) -> Application | None:
         """Any account's application with this name: for hooks, never for commands."""
-        rows = self._db.query(_BY_NAME, {"name": name})
-        return Application(*rows[0]) if rows else None
+        found = self._db.cached(_BY_NAME, {"name": name})
+        return found[0] if found else None
 
     def get_by_id(self, application_id: int) -> Application | None:
         """Any account's application with this id: for internal use, never for commands."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -10,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from cdnpanel.errors import Conflict
 from cdnpanel.records import StreamSettings, StreamUser
 from cdnpanel.store.database import Database
-from cdnpanel.store.prepared import Prepared
+from cdnpanel.store.prepared import CachedRead
 from cdnpanel.store.tables import installation_keys, stream_locks, stream_users
 
 __all__ = ["ANY_STREAM", "StreamUserStore"]
@@ -32,15 +34,30 @@ _COLUMNS = (
     stream_users.c.ga_key,
     stream_users.c.created_at,
 )
-# Every publish asks for these: the stream's own stream users and the application's "*" ones.
-_FOR_PUBLISH = Prepared(
+# Every publish asks for the application's stream users and locked streams. Both are kept in
+# memory, per application, until their tables change (Database.cached; on PostgreSQL migration
+# 0010's triggers tell every node): an encoder's reconnect loop, or a crowd of encoders after
+# an origin restart, reads nothing. Per application, not per stream name: a crowd publishes
+# many names, and a cache per name would miss on every one. Bounded by MAX_STREAM_USERS.
+_APPLICATION_USERS: CachedRead[Mapping[str, tuple[StreamUser, ...]]] = CachedRead(
     select(*_COLUMNS)
-    .where(
-        stream_users.c.application_id == bindparam("application_id"),
-        stream_users.c.stream.in_([bindparam("stream"), bindparam("any")]),
-    )
-    .order_by(stream_users.c.id)
+    .where(stream_users.c.application_id == bindparam("application_id"))
+    .order_by(stream_users.c.id),
+    lambda rows: _by_stream([_record(row) for row in rows]),
 )
+_APPLICATION_LOCKS: CachedRead[Mapping[str, int]] = CachedRead(
+    select(stream_locks.c.stream, stream_locks.c.locked_at).where(
+        stream_locks.c.application_id == bindparam("application_id")
+    ),
+    lambda rows: MappingProxyType({stream: int(at) for stream, at in rows}),
+)
+
+
+def _by_stream(users: list[StreamUser]) -> Mapping[str, tuple[StreamUser, ...]]:
+    grouped: dict[str, list[StreamUser]] = {}
+    for user in users:
+        grouped.setdefault(user.stream, []).append(user)
+    return MappingProxyType({stream: tuple(found) for stream, found in grouped.items()})
 
 
 def _record(row: Any) -> StreamUser:
@@ -150,10 +167,8 @@ class StreamUserStore:
 
     def for_publish(self, application_id: int, stream: str) -> list[StreamUser]:
         """The stream users that decide a publish of ``stream``: its own and the "*" ones."""
-        rows = self._db.query(
-            _FOR_PUBLISH, {"application_id": application_id, "stream": stream, "any": ANY_STREAM}
-        )
-        return [_record(row) for row in rows]
+        users = self._db.cached(_APPLICATION_USERS, {"application_id": application_id})
+        return [*users.get(stream, ()), *users.get(ANY_STREAM, ())]
 
     def count_for_account(self, account_id: int) -> int:
         with self._db.read() as conn:
@@ -209,16 +224,8 @@ class StreamUserStore:
         return bool(done.rowcount)
 
     def locked_at(self, application_id: int, stream: str) -> int | None:
-        rows = self._db.query(_LOCK, {"application_id": application_id, "stream": stream})
-        return int(rows[0][0]) if rows else None
-
-
-_LOCK = Prepared(
-    select(stream_locks.c.locked_at).where(
-        stream_locks.c.application_id == bindparam("application_id"),
-        stream_locks.c.stream == bindparam("stream"),
-    )
-)
+        locks = self._db.cached(_APPLICATION_LOCKS, {"application_id": application_id})
+        return locks.get(stream)
 
 
 def _settings_values(settings: StreamSettings) -> dict[str, Any]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
 from cdnpanel.records import Stream, StreamKey
 from cdnpanel.store.database import Database
+from cdnpanel.store.group_commit import WriteKind
+from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import streams
 
 __all__ = ["StreamStore"]
@@ -22,52 +24,21 @@ class StreamStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def start(
-        self,
-        *,
-        account_id: int,
-        application_id: int,
-        origin_id: int,
-        inst: str,
-        name: str,
-        client_id: str,
-        publisher_addr: str,
-        started_at: int,
-        stream_user_id: int | None = None,
-    ) -> Stream:
-        """Register a live stream; Conflict if that name is live on the origin already."""
-        values: dict[str, object] = {
-            "stream_user_id": stream_user_id,
-            "account_id": account_id,
-            "application_id": application_id,
-            "origin_id": origin_id,
-            "inst": inst,
-            "name": name,
-            "client_id": client_id,
-            "publisher_addr": publisher_addr,
-            "started_at": started_at,
-        }
-        try:
-            with self._db.write() as conn:
-                stream_id = conn.execute(
-                    insert(streams).returning(streams.c.id).values(**values)
-                ).scalar_one()
-        except IntegrityError:
-            raise Conflict(f"stream {name!r} is already being published") from None
-        return Stream(
-            id=stream_id,
-            account_id=account_id,
-            application_id=application_id,
-            origin_id=origin_id,
-            inst=inst,
-            name=name,
-            client_id=client_id,
-            publisher_addr=publisher_addr,
-            started_at=started_at,
-            ended_at=None,
-            end_reason=None,
-            stream_user_id=stream_user_id,
-        )
+    def start(self, **values: Any) -> Stream:
+        """Register a live stream now, in a transaction of its own (the reconciler's
+        adoptions); Conflict if that name is live on the origin already. Takes ``account_id,
+        application_id, origin_id, inst, name, client_id, publisher_addr, started_at`` and
+        optionally ``stream_user_id``."""
+        with self._db.write() as conn:
+            (stream_id,) = _start_in(conn, [values])
+        return _new_stream(stream_id, values)
+
+    async def start_published(self, **values: Any) -> Stream:
+        """``start`` for a publish callback: made with the other writes of the moment (the
+        store's group commit), so that a crowd of encoders reconnecting at once (an origin
+        restart) costs a few transactions, not one each."""
+        stream_id = await self._db.submit(_STARTS, values)
+        return _new_stream(stream_id, values)
 
     def end_published(
         self,
@@ -243,6 +214,59 @@ class StreamStore:
                 .limit(limit)
             ).all()
         return [_stream(r) for r in rows]
+
+
+_STREAM_VALUES = (
+    "account_id",
+    "application_id",
+    "origin_id",
+    "inst",
+    "name",
+    "client_id",
+    "publisher_addr",
+    "started_at",
+    "stream_user_id",
+)
+_INSERT_STREAM = Prepared(
+    insert(streams)
+    .returning(streams.c.id)
+    .values({name: bindparam(name) for name in _STREAM_VALUES})
+)
+
+
+def _start_in(conn: Connection, starts: Sequence[Mapping[str, Any]]) -> list[int]:
+    ids: list[int] = []
+    for values in starts:
+        params = {name: values.get(name) for name in _STREAM_VALUES}
+        try:
+            ((stream_id,),) = _INSERT_STREAM.rows(conn, params)
+        except conn.dialect.loaded_dbapi.IntegrityError:  # the driver's: a prepared statement
+            raise Conflict(f"stream {values['name']!r} is already being published") from None
+        ids.append(stream_id)
+    return ids
+
+
+# Streams: no CachedRead reads them, so starting one keeps the signed path's cached reads.
+_STARTS: WriteKind[Mapping[str, Any], int] = WriteKind(
+    "stream starts", _start_in, keeps_cached_reads=True
+)
+
+
+def _new_stream(stream_id: int, values: Mapping[str, Any]) -> Stream:
+    return Stream(
+        id=stream_id,
+        account_id=values["account_id"],
+        application_id=values["application_id"],
+        origin_id=values["origin_id"],
+        inst=values["inst"],
+        name=values["name"],
+        client_id=values["client_id"],
+        publisher_addr=values["publisher_addr"],
+        started_at=values["started_at"],
+        ended_at=None,
+        end_reason=None,
+        stream_user_id=values.get("stream_user_id"),
+    )
 
 
 def _stream(row: Row[Any]) -> Stream:

@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cdnpanel.commands.registry import Registry
 from cdnpanel.config import Settings
@@ -23,7 +22,7 @@ from cdnpanel.protocol import envelope
 from cdnpanel.store.database import StoreRun
 from cdnpanel.web.asgi import CdnpanelApp
 from cdnpanel.web.endpoint import CommandEndpoint
-from cdnpanel.web.hooks import HOOK_PREFIX, OriginHooks
+from cdnpanel.web.hooks import OriginHooks
 from cdnpanel.wiring import Services, build_registry, build_services
 
 __all__ = ["create_app", "create_app_from_environment"]
@@ -100,8 +99,9 @@ def create_app(
         services.viewers.flush()  # sessions noted since the last write
 
     starlette = Starlette(
-        # CdnpanelApp answers /health, the command API and the HLS checks before Starlette.
-        routes=[Route(HOOK_PREFIX + "{origin}/{event}", hooks.callback, methods=["POST"])],
+        # CdnpanelApp answers /health, the command API and the origins' hooks before Starlette,
+        # which keeps the lifespan and answers every other path (404, as JSON).
+        routes=[],
         exception_handlers={HTTPException: _json_http_error},
         lifespan=lifespan,
     )

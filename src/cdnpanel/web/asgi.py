@@ -5,10 +5,11 @@ request (measured with py-spy: Starlette's middleware, routing, request and resp
 of a cheap request's cost):
 
 - ``GET /hooks/origins/{origin}/hls``: the origin's check of every HLS playlist and segment;
+- ``POST /hooks/origins/{origin}/{event}``: nginx-rtmp's ``on_publish``, ``on_play`` ... callbacks;
 - the command API: ``/``, ``/stable/``, ``/dev/``, ``/0.8/`` ... (any path of one segment);
 - ``GET /health``, served the same way so that it stays the bare baseline of the same stack.
 
-Starlette keeps the lifespan (background loops), the origins' callbacks and every other path.
+Starlette keeps the lifespan (background loops) and every other path.
 cdnpanel writes the access log itself (``cdnpanel.access``, in uvicorn's format; uvicorn's own
 is turned off): hook secrets are masked before a line is formatted, and the HLS checks are not
 logged at all (the origin's own access log has those requests).
@@ -53,6 +54,13 @@ class CdnpanelApp:
             return
         if path == "/health":
             handler: ASGIApp = _health
+        elif (
+            path.startswith(HOOK_PREFIX)
+            and path.count("/", len(HOOK_PREFIX)) == 1
+            and not path.endswith("/")
+            and path[len(HOOK_PREFIX)] != "/"
+        ):
+            handler = self._hooks.callback  # nginx-rtmp on_publish, on_play, ..._done
         elif "/" not in path.strip("/"):
             handler = self._commands
         else:

@@ -19,13 +19,12 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
+from cdnpanel.errors import CdnpanelError, MalformedRequest, MethodNotAllowed, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
 from cdnpanel.protocol import envelope
 from cdnpanel.protocol.form import read_urlencoded_form
@@ -60,40 +59,56 @@ class OriginHooks:
         self._allowed_hosts: dict[str, bool] = {}
         self._refusals = _RefusalLog(monotonic=monotonic)
 
-    async def callback(self, request: Request) -> Response:
-        """An nginx-rtmp ``on_*`` callback: 2xx lets the publish or play go on."""
-        event = request.path_params["event"]
+    async def callback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An nginx-rtmp ``on_*`` callback, ``POST /hooks/origins/{origin}/{event}``: 2xx lets
+        the publish or play go on. Plain ASGI, as the HLS check is: an origin restart sends
+        every encoder's and player's callback at once."""
+        name, _, event = scope["path"][len(HOOK_PREFIX) :].partition("/")
+        if scope["method"] != "POST":
+            refusal = MethodNotAllowed(scope["method"], path=scope["path"][:200], takes="POST")
+            status, body = envelope.encode_failure(refusal, elapsed=0.0)
+            headers = [(b"content-type", b"application/json"), (b"allow", b"POST")]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        status, body = 200, _ADMITTED
         try:
-            name = request.path_params["origin"]
-            secret = request.query_params.get("secret")
-            origin = await self._origin(_client_host(request), name, secret)
-            body = await request.body()
-            if len(body) > _MAX_CALLBACK_BODY:
-                raise MalformedRequest("callback body too large")
-            form = read_urlencoded_form(body)
+            client = scope.get("client")
+            origin = await self._origin(client[0] if client else "", name, _secret(scope))
+            form = read_urlencoded_form(await _read_body(receive))
             callback = self._services.adapters[origin.kind].parse_callback(event, form)
             if callback.action is Action.PLAY:
                 await self._services.viewers.play_started(origin, callback)
+            elif callback.action is Action.PUBLISH:
+                stream = await self._services.streams.publish_started(origin, callback)
+                log.info(
+                    "stream %d live: %s/%s/%s on %s",
+                    stream.id,
+                    callback.app,
+                    callback.inst,
+                    callback.name,
+                    origin.name,
+                )
             else:
                 await self._run(lambda: self._record(origin, callback))
+        except _ClientGone:
+            return  # nginx gave up on the callback: nobody to answer
         except CdnpanelError as error:
             log.info("refused %s callback: %s", event[:20], error.message)
-            return _refusal(error)
-        return Response(_ADMITTED, media_type="application/json")
+            status, body = _refusal_status(error), _body(error)
+        except Exception as error:  # refuse, never a traceback to nginx
+            log.exception("%s callback failed", event[:20])
+            status, body = 503, _body(error)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _record(self, origin: Origin, event: CallbackEvent) -> None:
         streams, viewers = self._services.streams, self._services.viewers
-        if event.action is Action.PUBLISH:
-            stream = streams.publish_started(origin, event)
-            log.info(
-                "stream %d live: %s/%s/%s on %s",
-                stream.id,
-                event.app,
-                event.inst,
-                event.name,
-                origin.name,
-            )
-        elif event.action is Action.PUBLISH_DONE:
+        if event.action is Action.PUBLISH_DONE:
             streams.publish_ended(origin, event)
         elif event.action is Action.PLAY_DONE:
             viewers.play_ended(origin, event)
@@ -219,17 +234,35 @@ def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
         raise ValueError(f"CDNPANEL_HOOK_NETWORKS: {exc}") from None
 
 
-def _client_host(request: Request) -> str:
-    return request.client.host if request.client else ""
+def _secret(scope: Scope) -> str | None:
+    """``?secret=`` of a callback URL (nginx-rtmp cannot send headers)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return next((v for k, v in parse_qsl(query, max_num_fields=20) if k == "secret"), None)
+
+
+class _ClientGone(Exception):
+    """The media server closed the connection before its callback's body arrived."""
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_CALLBACK_BODY:
+            raise MalformedRequest("callback body too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _refusal_status(error: CdnpanelError) -> int:
     # Media servers read any non-2xx as "refuse"; auth_request passes only 401 and 403 on.
     return 400 if isinstance(error, MalformedRequest) else 403
-
-
-def _refusal(error: CdnpanelError) -> Response:
-    return Response(_body(error), status_code=_refusal_status(error), media_type="application/json")
 
 
 _ADMITTED = orjson.dumps({"status": "success"})

@@ -25,6 +25,9 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+# The new tables CachedReads read (store/stream_users.py), beside 0009's.
+CACHED_TABLES = ("stream_users", "stream_locks")
+
 
 def upgrade() -> None:
     with op.batch_alter_table("applications") as batch:
@@ -76,9 +79,21 @@ def upgrade() -> None:
         keys,
         [{"name": "stream_pass", "value": secrets.token_bytes(32), "created_at": int(time.time())}],
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Publish checks read both through cached reads: tell every process of every node when
+        # they change, as 0009 does for keys and applications.
+        for name in CACHED_TABLES:
+            op.execute(
+                f"CREATE TRIGGER {name}_cache_version"
+                f" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION cdnpanel_bump_cache_version()"
+            )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name in CACHED_TABLES:
+            op.execute(f"DROP TRIGGER {name}_cache_version ON {name}")
     op.execute("DELETE FROM installation_keys WHERE name = 'stream_pass'")
     op.drop_table("stream_locks")
     with op.batch_alter_table("streams") as batch:
