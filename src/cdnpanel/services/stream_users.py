@@ -147,7 +147,7 @@ class StreamUserService:
                 raise PermissionDenied(
                     f"application {app.name!r} needs publisher credentials and stream "
                     f"{stream!r} has no stream user: add one (sevu.addstreamuser), or open "
-                    f"publishing (cdnpanel app update --publishing open {app.name})"
+                    f"publishing (cdnpanel app update --cdn CDN {app.name} --publishing open)"
                 )
             return None
         for entry in deciding:

@@ -5,7 +5,8 @@ locks on streams closed for good (stream.close lock).
 
 Applications that exist before this revision keep publishing open, as before (a stream user
 added to one of their streams makes that stream ask for credentials); applications made after
-it need credentials unless their owner opens them (``cdnpanel app update --publishing open``).
+it need credentials unless their owner opens them
+(``cdnpanel app update --cdn CDN APP --publishing open``).
 
 Revision ID: 0010
 Revises: 0009
