@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from cdnpanel.errors import Conflict
 from cdnpanel.records import StreamSettings, StreamUser
 from cdnpanel.store.database import Database
+from cdnpanel.store.installation import installation_key
 from cdnpanel.store.prepared import CachedRead
-from cdnpanel.store.tables import installation_keys, stream_locks, stream_users
+from cdnpanel.store.tables import stream_locks, stream_users
 
 __all__ = ["ANY_STREAM", "StreamUserStore"]
 
@@ -82,13 +83,7 @@ class StreamUserStore:
     def pass_key(self) -> bytes:
         """The installation's key for stream user passwords (made by migration 0010)."""
         if self._pass_key is None:
-            with self._db.read() as conn:
-                value = conn.execute(
-                    select(installation_keys.c.value).where(
-                        installation_keys.c.name == "stream_pass"
-                    )
-                ).scalar_one()
-            self._pass_key = bytes(value)
+            self._pass_key = installation_key(self._db, "stream_pass")
         return self._pass_key
 
     def add(

@@ -25,9 +25,9 @@ from cdnpanel.records import (
 from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.database import Database
 from cdnpanel.store.group_commit import WriteKind
+from cdnpanel.store.installation import installation_key
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import (
-    installation_keys,
     tickets,
     viewer_sessions,
 )
@@ -116,13 +116,7 @@ class TicketStore:
     def pass_key(self) -> bytes:
         """The installation's key for ticket passwords (made by migration 0004)."""
         if self._pass_key is None:
-            with self._db.read() as conn:
-                value = conn.execute(
-                    select(installation_keys.c.value).where(
-                        installation_keys.c.name == "ticket_pass"
-                    )
-                ).scalar_one()
-            self._pass_key = bytes(value)
+            self._pass_key = installation_key(self._db, "ticket_pass")
         return self._pass_key
 
     async def add(self, new: NewTicket) -> Ticket:
