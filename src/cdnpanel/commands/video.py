@@ -47,15 +47,7 @@ def servers(context: CommandContext, params: ServersParams) -> Answer:
     apps = services.applications.resolve(context.caller.account_id, params.app)
     period = services.usage.servers_period(params.starttime)
     days = services.usage.video_servers(context.caller.account_id, apps, period)
-    data = [
-        {
-            "date": d.day,
-            "server": d.server,
-            "bytes_total": d.bytes_sent,
-            "requests_total": d.requests,
-        }
-        for d in days
-    ]
+    data = [_server_day(d) for d in days]
     # The seed's message, and for nothing the seeds' "No ... Found" (as video.getapps says).
     return Answer(
         "Found Video Region Data" if data else "No Video Region Data Found", {"data": data}
