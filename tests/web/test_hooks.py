@@ -120,21 +120,23 @@ def test_malformed_callbacks_are_refused_not_crashed(
     assert response.json()["status"] == "failure"
 
 
-def test_access_log_masks_secrets_and_skips_hls_checks(
+def test_access_log_masks_secrets_and_skips_the_origins_hooks(
     hooks: TestClient, origin_world: OriginWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert mask_secrets("/hooks/origins/o/publish?secret=abc&x=1") == (
         "/hooks/origins/o/publish?secret=***&x=1"
     )
     secret = origin_world.hook_secret
-    with caplog.at_level(logging.INFO, logger="cdnpanel.access"):
-        callback(hooks, origin_world, "publish")
+    with caplog.at_level(logging.INFO, logger="cdnpanel"):
+        callback(hooks, origin_world, "publish")  # the server log has its line instead
         headers = {"x-original-uri": "/demo-origin/live/cam1/0.ts", "x-cdnpanel-secret": secret}
         assert hooks.get(f"{HOOKS}/hls", headers=headers).status_code == 204
+        assert hooks.post(f"{HOOKS}/a/b?secret={secret}").status_code == 404  # no such hook
         hooks.get("/health")
     lines = [r.getMessage() for r in caplog.records if r.name == "cdnpanel.access"]
     assert lines == [
-        f'127.0.0.1:40000 - "POST {HOOKS}/publish?secret=*** HTTP/1.1" 200',
+        f'127.0.0.1:40000 - "POST {HOOKS}/a/b?secret=*** HTTP/1.1" 404',
         '127.0.0.1:40000 - "GET /health HTTP/1.1" 200',
     ]
+    assert any("live: demo-origin/live/cam1 on" in r.getMessage() for r in caplog.records)
     assert secret not in caplog.text

@@ -11,8 +11,9 @@ of a cheap request's cost):
 
 Starlette keeps the lifespan (background loops) and every other path.
 cdnpanel writes the access log itself (``cdnpanel.access``, in uvicorn's format; uvicorn's own
-is turned off): hook secrets are masked before a line is formatted, and the HLS checks are not
-logged at all (the origin's own access log has those requests).
+is turned off): hook secrets are masked before a line is formatted, and the HLS checks and the
+RTMP callbacks are not logged at all (the origin's own access logs have those requests; the
+server log has a line for every publish and every refusal).
 """
 
 from __future__ import annotations
@@ -49,18 +50,16 @@ class CdnpanelApp:
             await self._app(scope, receive, send)  # lifespan
             return
         path: str = scope["path"]
-        if path.endswith(HLS_SUFFIX) and path.startswith(HOOK_PREFIX) and scope["method"] == "GET":
-            await self._hooks.hls(scope, send)
-            return
+        if path.startswith(HOOK_PREFIX):  # the origins' own traffic, which their logs have
+            if path.endswith(HLS_SUFFIX) and scope["method"] == "GET":
+                await self._hooks.hls(scope, send)
+                return
+            origin, slash, event = path[len(HOOK_PREFIX) :].partition("/")
+            if origin and slash and event and "/" not in event:
+                await self._hooks.callback(scope, receive, send)  # on_publish, on_play, ...
+                return
         if path == "/health":
             handler: ASGIApp = _health
-        elif (
-            path.startswith(HOOK_PREFIX)
-            and path.count("/", len(HOOK_PREFIX)) == 1
-            and not path.endswith("/")
-            and path[len(HOOK_PREFIX)] != "/"
-        ):
-            handler = self._hooks.callback  # nginx-rtmp on_publish, on_play, ..._done
         elif "/" not in path.strip("/"):
             handler = self._commands
         else:

@@ -236,8 +236,11 @@ def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
 
 def _secret(scope: Scope) -> str | None:
     """``?secret=`` of a callback URL (nginx-rtmp cannot send headers)."""
-    query = scope.get("query_string", b"").decode("latin-1")
-    return next((v for k, v in parse_qsl(query, max_num_fields=20) if k == "secret"), None)
+    query: bytes = scope.get("query_string", b"")
+    if query.startswith(b"secret=") and b"&" not in query and b"%" not in query:
+        return query[7:].decode("latin-1")  # what the generated config sends: hex, alone
+    pairs = parse_qsl(query.decode("latin-1"), max_num_fields=20)
+    return next((v for k, v in pairs if k == "secret"), None)
 
 
 class _ClientGone(Exception):
