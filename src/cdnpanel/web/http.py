@@ -81,6 +81,10 @@ def _header_deadlines(timeout: float) -> _HeaderDeadlines:
     return _deadlines
 
 
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 1 << 20
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,6 +92,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._deadlines = _header_deadlines(header_timeout)
         self._header_bytes = 0
         self._in_headers = True  # until the current request's headers are complete
+        self._linger_left: int | None = None  # bytes still dropped after a refusal
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -95,9 +101,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._deadlines.started.pop(self, None)
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._linger_left is not None:  # refused: what the client still sends is dropped
+            self._linger_left -= len(data)
+            if self._linger_left < 0:
+                self.transport.close()
+            return
         if self._in_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -136,4 +149,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
             b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
         )
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close as nginx's ``lingering_close`` does: end the sending side after the answer,
+        then read and drop what the client is still sending, for up to ``LINGER_SECONDS`` or
+        ``LINGER_BYTES``, before closing. Closing at once with its bytes unread makes the
+        kernel reset the connection, and a client still sending (oversized headers) would
+        lose the answer with it."""
+        self._linger_left = LINGER_BYTES
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
