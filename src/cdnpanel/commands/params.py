@@ -15,6 +15,7 @@ __all__ = [
     "Name",
     "StartTime",
     "WholeNumber",
+    "printable",
 ]
 
 
@@ -29,7 +30,8 @@ def _numeric_string(value: Any) -> Any:
     return value
 
 
-def _printable(value: str) -> str:
+def printable(value: str) -> str:
+    """An ``AfterValidator``: text without control characters."""
     if not value.isprintable():
         raise ValueError("must not contain control characters")
     return value
@@ -76,7 +78,7 @@ Name = Annotated[
     Field(
         min_length=1, max_length=512, description="a name: printable text of 1 to 512 characters"
     ),
-    AfterValidator(_printable),
+    AfterValidator(printable),
 ]
 """A stream name, instance or path: printable text."""
 

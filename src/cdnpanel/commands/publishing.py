@@ -8,12 +8,13 @@ settings, never its password (docs/commands/sevu.addstreamuser.md).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
-from cdnpanel.commands.params import MAX_ID, AppRef, Flag, WholeNumber
+from cdnpanel.commands.params import MAX_ID, AppRef, Flag, WholeNumber, printable
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import MissingFields
 from cdnpanel.records import Application, StreamSettings, StreamUser
@@ -31,23 +32,10 @@ def _stream_name(value: str) -> str:
     return value
 
 
-def _printable(value: str) -> str:
-    if not value.isprintable():
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _folder(value: str) -> str:
     parts = value.replace("\\", "/").split("/")
     if value.startswith("/") or ".." in parts or not value.isprintable():
         raise ValueError("a folder inside the recordings folder, e.g. shows/2026 (no '..')")
-    return value
-
-
-def _flag(value: Any) -> Any:
-    """``record`` as true/false, 1/0 or "1"/"0" (PHP clients send either)."""
-    if value in (0, 1, "0", "1") and not isinstance(value, float):
-        return bool(int(value))
     return value
 
 
@@ -59,21 +47,22 @@ StreamName = Annotated[
 UserName = Annotated[
     StrictStr,
     Field(min_length=1, max_length=100, description="a user name of 1 to 100 characters"),
-    AfterValidator(_printable),
+    AfterValidator(printable),
 ]
 Password = Annotated[
     StrictStr,
     Field(min_length=1, max_length=256, description="a password of 8 to 256 characters"),
 ]
-Short = Annotated[StrictStr, Field(max_length=32), AfterValidator(_printable)]
-Record = Annotated[StrictBool, BeforeValidator(_flag), Field(description="true or false (1, 0)")]
+Short = Annotated[StrictStr, Field(max_length=32), AfterValidator(printable)]
+Record = Annotated[Flag, AfterValidator(bool)]
+"""``record``: the switch of ``Flag`` (1/0, "1"/"0", true/false), kept as a bool."""
 SegmentValue = Annotated[
     Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
-    | Annotated[StrictStr, Field(max_length=100), AfterValidator(_printable)],
+    | Annotated[StrictStr, Field(max_length=100), AfterValidator(printable)],
     Field(description="MB (size), minutes (duration) or a cron schedule (schedule)"),
 ]
 Folder = Annotated[StrictStr, Field(max_length=255), AfterValidator(_folder)]
-GaKey = Annotated[StrictStr, Field(max_length=64), AfterValidator(_printable)]
+GaKey = Annotated[StrictStr, Field(max_length=64), AfterValidator(printable)]
 
 
 class SettingsParams(Params):
@@ -87,7 +76,7 @@ class SettingsParams(Params):
     def settings(self) -> StreamSettings:
         value = self.segment_value
         return StreamSettings(
-            record=self.record,
+            record=bool(self.record),
             record_type=self.record_type,
             segment_type=self.segment_type,
             segment_value=None if value is None else str(value),
@@ -223,7 +212,7 @@ class UpdateStreamParams(Params):
     locked: Flag | None = None  # cdnpanel's: 0 lifts a stream.close lock, 1 sets one
 
 
-_SETTINGS = ("record", "record_type", "segment_type", "segment_value", "save_folder", "ga_key")
+_SETTINGS = tuple(f.name for f in dataclasses.fields(StreamSettings))
 
 
 @command(
@@ -264,19 +253,13 @@ def updatestream(context: CommandContext, params: UpdateStreamParams) -> Answer:
 
 
 def _fields(user: StreamUser, app_name: str) -> dict[str, Any]:
-    settings = user.settings
     return {
         "streamuser_id": user.id,
         "app": app_name,
         "stream": user.stream,
         "user": user.user,
         "authentication": user.user is not None,
-        "record": settings.record,
-        "record_type": settings.record_type,
-        "segment_type": settings.segment_type,
-        "segment_value": settings.segment_value,
-        "save_folder": settings.save_folder,
-        "ga_key": settings.ga_key,
+        **dataclasses.asdict(user.settings),  # record, record_type, segment_type, ...
         "created_date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(user.created_at)),
     }
 

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field, StrictStr
 from cdnpanel.commands.params import AppRef, AppRefs, Flag, Instance, Name, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import MissingFields
-from cdnpanel.records import Stream, StreamSettings
+from cdnpanel.records import Stream
 from cdnpanel.services.streams import LiveStream
 
 __all__ = ["COMMANDS"]
@@ -148,13 +148,9 @@ def details(context: CommandContext, params: DetailsParams) -> Answer:
             "locked": locked_at is not None,
             "publishing": found.app.publishing,
             "streamuser_id": stream.stream_user_id,
-            "settings": None if not users else _settings(users[0].settings),
+            "settings": dataclasses.asdict(users[0].settings) if users else None,
         },
     )
-
-
-def _settings(settings: StreamSettings) -> dict[str, Any]:
-    return dataclasses.asdict(settings)
 
 
 def _live_stream(live: LiveStream) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Protocol
 from cdnpanel.records import Origin
 
 __all__ = [
+    "DEFAULT_INSTANCE",
     "Action",
     "CallbackEvent",
     "ClientSnapshot",
@@ -24,6 +25,10 @@ __all__ = [
     "StreamMedia",
     "StreamSnapshot",
 ]
+
+DEFAULT_INSTANCE = "live"
+"""The application instance (ScaleEngine's ``inst``) origins serve unless told others: the
+generated nginx config's default, and the one publish URLs name."""
 
 
 class Action(Enum):

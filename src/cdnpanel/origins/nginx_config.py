@@ -27,6 +27,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
+from cdnpanel.origins.adapter import DEFAULT_INSTANCE
 from cdnpanel.records import Application, Origin
 
 __all__ = ["ACCESS_LOG_FORMAT", "NginxConfigOptions", "render_nginx_config"]
@@ -80,7 +81,7 @@ class NginxConfigOptions:
     secret: str = field(repr=False)
     rtmp_listen: str = "1935"
     http_listen: str = "8088"
-    instances: Sequence[str] = ("live",)
+    instances: Sequence[str] = (DEFAULT_INSTANCE,)
     control_allow: Sequence[str] = ("127.0.0.1", "::1")
     publish_allow: Sequence[str] = ()
     """Networks encoders may publish from; empty: any (cdnpanel still checks the application)."""

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from cdnpanel.errors import InvalidParameter, NotFound, PermissionDenied
+from cdnpanel.origins.adapter import DEFAULT_INSTANCE
 from cdnpanel.records import Application, StreamSettings, StreamUser
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.origins import OriginStore
@@ -37,7 +38,6 @@ MIN_PASSWORD = 8
 MAX_STREAM_USERS = 10_000
 """Stream users one account may have: each publish reads the stream's, so they are bounded."""
 _USER_PARAM, _PASS_PARAM = "user", "pass"
-DEFAULT_INSTANCE = "live"  # the instance every generated origin config serves (nginx_config)
 
 
 class StreamUserService:
@@ -123,12 +123,9 @@ class StreamUserService:
 
     # -- on_publish --------------------------------------------------------------------------
 
-    def deciding(self, app: Application, stream: str) -> list[StreamUser]:
+    def deciding(self, app: Application, stream: str) -> tuple[StreamUser, ...]:
         """The stream users that decide a publish of ``stream``: its own, else the "*" ones."""
-        entries = self._store.for_publish(app.id, stream)
-        return [e for e in entries if e.stream == stream] or [
-            e for e in entries if e.stream == ANY_STREAM
-        ]
+        return self._store.deciding(app.id, stream)
 
     def check_publish(self, app: Application, stream: str, query: Mapping[str, str]) -> int | None:
         """Refuse (PermissionDenied, its message the reason logged) a publish of ``stream``
@@ -185,7 +182,7 @@ class StreamUserService:
                 "are kept with its stream users: add one with sevu.addstreamuser)",
                 stream,
             )
-        return [u for u in self.list_for_account(app.account_id, apps=[app], stream=stream)]
+        return self.list_for_account(app.account_id, apps=[app], stream=stream)
 
     def lock(self, app: Application, stream: str) -> None:
         """Refuse every publish of ``stream`` until ``unlock``."""

@@ -270,13 +270,14 @@ class StreamRegistry:
         else:
             assert app is not None and inst is not None and name is not None
             live = self._streams.find_live(application_id=app.id, inst=inst, name=name)
-            latest = live[0] if live else None
-            latest = latest or self._streams.latest_by_name(
-                application_id=app.id, inst=inst, name=name
+            named = (
+                live[0]
+                if live
+                else self._streams.latest_by_name(application_id=app.id, inst=inst, name=name)
             )
-            if latest is None:
+            if named is None:
                 raise NotFound("stream", f"{app.name}/{inst}/{name}")
-            stream = latest
+            stream = named
         application = app or self._application_of(stream)
         origin = self._origins.get(stream.origin_id)
         assert origin is not None

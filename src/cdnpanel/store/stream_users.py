@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -110,7 +111,7 @@ class StreamUserStore:
                         user_name=user or "",
                         pass_hash=pass_hash,
                         created_at=now,
-                        **_settings_values(settings),
+                        **dataclasses.asdict(settings),
                     )
                 ).scalar_one()
         except IntegrityError:
@@ -160,10 +161,10 @@ class StreamUserStore:
             rows = conn.execute(query.order_by(stream_users.c.id).limit(limit)).all()
         return [_record(row) for row in rows]
 
-    def for_publish(self, application_id: int, stream: str) -> list[StreamUser]:
-        """The stream users that decide a publish of ``stream``: its own and the "*" ones."""
+    def deciding(self, application_id: int, stream: str) -> tuple[StreamUser, ...]:
+        """The stream users that decide a publish of ``stream``: its own, else the "*" ones."""
         users = self._db.cached(_APPLICATION_USERS, {"application_id": application_id})
-        return [*users.get(stream, ()), *users.get(ANY_STREAM, ())]
+        return users.get(stream) or users.get(ANY_STREAM, ())
 
     def count_for_account(self, account_id: int) -> int:
         with self._db.read() as conn:
@@ -221,14 +222,3 @@ class StreamUserStore:
     def locked_at(self, application_id: int, stream: str) -> int | None:
         locks = self._db.cached(_APPLICATION_LOCKS, {"application_id": application_id})
         return locks.get(stream)
-
-
-def _settings_values(settings: StreamSettings) -> dict[str, Any]:
-    return {
-        "record": settings.record,
-        "record_type": settings.record_type,
-        "segment_type": settings.segment_type,
-        "segment_value": settings.segment_value,
-        "save_folder": settings.save_folder,
-        "ga_key": settings.ga_key,
-    }
