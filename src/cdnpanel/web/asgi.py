@@ -23,10 +23,9 @@ import logging
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cdnpanel.errors import MethodNotAllowed
-from cdnpanel.protocol.envelope import encode_failure
 from cdnpanel.web.endpoint import CommandEndpoint
 from cdnpanel.web.hooks import HLS_SUFFIX, HOOK_PREFIX, OriginHooks, mask_secrets
+from cdnpanel.web.http import refuse_method
 
 __all__ = ["CdnpanelApp"]
 
@@ -84,11 +83,7 @@ class CdnpanelApp:
 async def _health(scope: Scope, _receive: Receive, send: Send) -> None:
     method = scope["method"]
     if method not in ("GET", "HEAD"):
-        headers = [(b"content-type", b"application/json"), (b"allow", b"GET, HEAD")]
-        refusal = MethodNotAllowed(method, path="/health", takes="GET or HEAD")
-        status, body = encode_failure(refusal, elapsed=0.0)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await refuse_method(scope, send, takes="GET or HEAD", allow=b"GET, HEAD")
         return
     await send({"type": "http.response.start", "status": 200, "headers": _HEALTH_HEADERS})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else _HEALTH_BODY})

@@ -32,6 +32,7 @@ from cdnpanel.protocol import envelope, form
 from cdnpanel.protocol.request import SignedRequest, parse_request
 from cdnpanel.services.authentication import Verified
 from cdnpanel.services.replays import FirstAnswer
+from cdnpanel.web.http import ClientGone, read_body
 from cdnpanel.wiring import Services
 
 __all__ = ["API_PREFIX", "CommandEndpoint"]
@@ -71,7 +72,7 @@ class CommandEndpoint:
                 content_type, declared = _content_headers(scope["headers"])
                 body = await self._read_body(receive, declared)
                 status, payload = await self.handle(content_type, body, started)
-        except _ClientGone:
+        except ClientGone:
             return  # nobody to answer
         except Exception as exc:  # every failure becomes an envelope, never a traceback
             status, payload = self._failure(exc, started)
@@ -142,31 +143,17 @@ class CommandEndpoint:
                 raise MalformedRequest(f"Content-Length {declared[:20]!r} is not a byte count")
             if int(declared) > self._max_body:
                 raise BodyTooLarge(self._max_body)
-        chunks: list[bytes] = []
-        size = 0
         with self._body_deadlines.watch():
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _ClientGone()
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self._max_body:
-                    raise BodyTooLarge(self._max_body)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-        return b"".join(chunks)
+            return await read_body(receive, self._max_body, self._too_large)
+
+    def _too_large(self) -> CdnpanelError:
+        return BodyTooLarge(self._max_body)
 
     def _failure(self, exc: Exception, started: float) -> tuple[int, bytes]:
         if not isinstance(exc, CdnpanelError):
             # The body is never logged: it carries signatures and, for some commands, passwords.
             log.error("unexpected error handling a command", exc_info=exc)
         return envelope.encode_failure(exc, elapsed=time.perf_counter() - started)
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request was read."""
 
 
 class _BodyDeadlines:

@@ -24,11 +24,12 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from cdnpanel.errors import CdnpanelError, MalformedRequest, MethodNotAllowed, PermissionDenied
+from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
 from cdnpanel.protocol import envelope
 from cdnpanel.protocol.form import read_urlencoded_form
 from cdnpanel.records import Origin
+from cdnpanel.web.http import ClientGone, read_body, refuse_method
 from cdnpanel.wiring import Services
 
 __all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]
@@ -65,17 +66,14 @@ class OriginHooks:
         every encoder's and player's callback at once."""
         name, _, event = scope["path"][len(HOOK_PREFIX) :].partition("/")
         if scope["method"] != "POST":
-            refusal = MethodNotAllowed(scope["method"], path=scope["path"][:200], takes="POST")
-            status, body = envelope.encode_failure(refusal, elapsed=0.0)
-            headers = [(b"content-type", b"application/json"), (b"allow", b"POST")]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await refuse_method(scope, send, takes="POST", allow=b"POST")
             return
         status, body = 200, _ADMITTED
         try:
             client = scope.get("client")
             origin = await self._origin(client[0] if client else "", name, _secret(scope))
-            form = read_urlencoded_form(await _read_body(receive))
+            raw = await read_body(receive, _MAX_CALLBACK_BODY, _callback_too_large)
+            form = read_urlencoded_form(raw)
             callback = self._services.adapters[origin.kind].parse_callback(event, form)
             if callback.action is Action.PLAY:
                 await self._services.viewers.play_started(origin, callback)
@@ -91,7 +89,7 @@ class OriginHooks:
                 )
             else:
                 await self._run(lambda: self._record(origin, callback))
-        except _ClientGone:
+        except ClientGone:
             return  # nginx gave up on the callback: nobody to answer
         except CdnpanelError as error:
             log.info("refused %s callback: %s", event[:20], error.message)
@@ -243,24 +241,8 @@ def _secret(scope: Scope) -> str | None:
     return next((v for k, v in pairs if k == "secret"), None)
 
 
-class _ClientGone(Exception):
-    """The media server closed the connection before its callback's body arrived."""
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_CALLBACK_BODY:
-            raise MalformedRequest("callback body too large")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+def _callback_too_large() -> CdnpanelError:
+    return MalformedRequest("callback body too large")
 
 
 def _refusal_status(error: CdnpanelError) -> int:

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from cdnpanel.errors import MalformedRequest
+from cdnpanel.errors import CdnpanelError, MalformedRequest, MethodNotAllowed
 from cdnpanel.protocol import envelope
 
-__all__ = ["PROTOCOL", "BoundedHttpToolsProtocol"]
+__all__ = ["PROTOCOL", "BoundedHttpToolsProtocol", "ClientGone", "read_body", "refuse_method"]
 
 PROTOCOL = "cdnpanel.web.http:BoundedHttpToolsProtocol"
 """What ``cdnpanel serve`` hands uvicorn as its ``http`` implementation."""
@@ -161,3 +163,37 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+# -- for the plain ASGI handlers (web/asgi.py, endpoint.py, hooks.py) ------------------------
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request's body arrived: nobody to answer."""
+
+
+async def read_body(receive: Receive, limit: int, too_large: Callable[[], CdnpanelError]) -> bytes:
+    """A request's body, refused with ``too_large()`` once past ``limit`` bytes (before the
+    rest is read); ClientGone if the client leaves first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def refuse_method(scope: Scope, send: Send, *, takes: str, allow: bytes) -> None:
+    """405 with the failure envelope (code 0011) and ``Allow``, for a path that takes ``takes``."""
+    refusal = MethodNotAllowed(scope["method"], path=scope["path"][:200], takes=takes)
+    status, body = envelope.encode_failure(refusal, elapsed=0.0)
+    headers = [(b"content-type", b"application/json"), (b"allow", allow)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
