@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 __all__ = [
+    "DEFAULT_HLS_PORT",
+    "DEFAULT_RTMP_PORT",
+    "EDGE",
     "HLS",
+    "ORIGIN",
     "RTMP",
     "Account",
     "ApiKey",
@@ -114,9 +119,20 @@ class StreamUser:
     created_at: int
 
 
+ORIGIN = "origin"
+EDGE = "edge"
+DEFAULT_RTMP_PORT = 1935
+DEFAULT_HLS_PORT = 8088
+"""Where a generated origin config listens unless told otherwise (``origin nginx-config``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """A media server cdnpanel controls; ``name`` is the host clients give as ``origin_url``."""
+    """A media server cdnpanel controls; ``name`` is the host clients give as ``origin_url``.
+
+    ``role`` ``ORIGIN`` takes encoders; ``EDGE`` relays the streams of ``upstreams`` (origin
+    ids, the first first, the others backups) to viewers and checks them as an origin does.
+    """
 
     id: int
     name: str
@@ -127,6 +143,39 @@ class Origin:
     last_contact_at: int | None = None
     failing_since: int | None = None
     hook_secret_hash: bytes = field(default=b"", repr=False)
+    role: str = ORIGIN
+    location: str | None = None
+    rtmp_url: str | None = None
+    hls_url: str | None = None
+    upstreams: tuple[int, ...] = ()
+
+    @property
+    def is_edge(self) -> bool:
+        return self.role == EDGE
+
+    def serves(self, application: Application) -> bool:
+        """Whether viewers of ``application`` are this server's: on the origin that serves it,
+        or on an edge of that origin."""
+        origin_id = application.origin_id
+        return origin_id is not None and (origin_id == self.id or origin_id in self.upstreams)
+
+    @property
+    def rtmp_address(self) -> str:
+        """HOST:PORT of its RTMP, as edges reach it."""
+        return _host_port(self.rtmp_url, self.name, DEFAULT_RTMP_PORT)
+
+    @property
+    def hls_address(self) -> str:
+        """HOST:PORT of its HLS playback, as edges reach it."""
+        return _host_port(self.hls_url, self.name, DEFAULT_HLS_PORT)
+
+
+def _host_port(url: str | None, name: str, port: int) -> str:
+    if url is None:
+        return f"{name}:{port}"
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{host}:{parts.port or port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ __all__ = [
     "api_keys",
     "applications",
     "attempt_counts",
+    "edge_origins",
     "ingested_files",
     "installation_keys",
     "metadata",
@@ -93,6 +94,23 @@ origins = Table(
     Column("reconcile_due_at", BigInteger, nullable=True),
     Column("last_contact_at", BigInteger, nullable=True),
     Column("failing_since", BigInteger, nullable=True),
+    # "origin" (takes encoders) or "edge" (relays its origins' streams to viewers), 0011.
+    Column("role", String(16), nullable=False, server_default="origin"),
+    # A label for where the server is (e.g. fra), for viewers by location.
+    Column("location", String(100), nullable=True),
+    # Where edges reach the origin's RTMP and HLS (None: its name, ports 1935 and 8088).
+    Column("rtmp_url", String(500), nullable=True),
+    Column("hls_url", String(500), nullable=True),
+)
+
+# The origins each edge pulls from, in order: the first first, the others as backups.
+edge_origins = Table(
+    "edge_origins",
+    metadata,
+    Column("edge_id", Integer, ForeignKey("origins.id"), primary_key=True),
+    Column("origin_id", Integer, ForeignKey("origins.id"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_edge_origins_origin_id", "origin_id"),
 )
 
 applications = Table(

@@ -224,6 +224,25 @@ class ViewerStore:
             self._subtract(conn, HLS, (StreamKey(*row) for row in rows))
         return len(rows)
 
+    def end_all_on(self, origin_id: int) -> int:
+        """End every viewer session on one server (an edge being removed); how many ended."""
+        with self._db.write() as conn:
+            rows = conn.execute(
+                delete(viewer_sessions)
+                .where(viewer_sessions.c.origin_id == origin_id)
+                .returning(
+                    viewer_sessions.c.protocol,
+                    viewer_sessions.c.application_id,
+                    viewer_sessions.c.inst,
+                    viewer_sessions.c.path,
+                )
+            ).all()
+            for protocol in (RTMP, HLS):
+                self._subtract(
+                    conn, protocol, (StreamKey(*r[1:]) for r in rows if r[0] == protocol)
+                )
+        return len(rows)
+
     # -- counting -------------------------------------------------------------------------------
 
     def count(self, application_id: int, paths: Sequence[str] | None = None) -> dict[str, int]:
