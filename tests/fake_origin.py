@@ -107,3 +107,12 @@ class FakeOrigin:
         if stream:
             stream.players = kept
         return len(players) - len(kept)
+
+    def drop_stream(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
+        if self.down:
+            raise OriginUnavailable(origin.name, "no answer in time")
+        self.drops.append((app, inst, f"{name}@{origin.name}"))
+        stream = self.streams.pop((app, inst, name), None)
+        if stream is None:
+            return 0
+        return len(stream.players) + (stream.publisher is not None)

@@ -160,7 +160,7 @@ def build_services(
             wait=settings.replay_wait,
         ),
         origins=OriginService(
-            origins, applications, clock=clock, tokens=tokens, freshness=freshness
+            origins, applications, viewers, clock=clock, tokens=tokens, freshness=freshness
         ),
         streams=StreamRegistry(
             streams, applications, origins, viewers, adapters, stream_users, run=db.run, clock=clock

@@ -51,6 +51,9 @@ class CallbackEvent:
     address: str
     # The client URL's query (e.g. SEVU's key and pass); never logged.
     query: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # An edge relaying the stream (its pull, not a viewer): its name and hook secret, which
+    # cdnpanel checks before the play goes on without a ticket; never logged.
+    edge: tuple[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class ClientSnapshot:
     client_id: str
     address: str
     seconds: float  # how long the connection has been open
+    relay: bool = False  # a media server's relay (an edge's pull), not a viewer or encoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,4 +122,9 @@ class OriginAdapter(Protocol):
 
     def drop_player(self, origin: Origin, *, app: str, inst: str, name: str, client_id: str) -> int:
         """Disconnect one player of ``app/inst/name`` (a revoked or expired SEVU ticket)."""
+        ...
+
+    def drop_stream(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
+        """Disconnect every client of ``app/inst/name`` (on an edge: its pull and its players,
+        when the stream is closed on its origin); how many."""
         ...

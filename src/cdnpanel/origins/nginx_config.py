@@ -28,9 +28,10 @@ from urllib.parse import SplitResult, urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from cdnpanel.origins.adapter import DEFAULT_INSTANCE
+from cdnpanel.origins.nginx_rtmp import EDGE_FLASHVER, EDGE_NAME_ARG, EDGE_SECRET_ARG
 from cdnpanel.records import Application, Origin
 
-__all__ = ["ACCESS_LOG_FORMAT", "NginxConfigOptions", "render_nginx_config"]
+__all__ = ["ACCESS_LOG_FORMAT", "NginxConfigOptions", "render_edge_config", "render_nginx_config"]
 
 _INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _LISTEN = re.compile(r"(?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}")
@@ -38,7 +39,7 @@ DEFAULT_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 
 @functools.cache
-def _template() -> Template:
+def _template(name: str = "nginx.conf.j2") -> Template:
     """Loaded on first use: the CLI's other origin commands need no template engine."""
     environment = Environment(
         loader=PackageLoader("cdnpanel.origins", "templates"),
@@ -50,7 +51,7 @@ def _template() -> Template:
         keep_trailing_newline=True,
         undefined=StrictUndefined,
     )
-    return environment.get_template("nginx.conf.j2")
+    return environment.get_template(name)
 
 
 ACCESS_LOG_FORMAT = (
@@ -86,16 +87,14 @@ class NginxConfigOptions:
     publish_allow: Sequence[str] = ()
     """Networks encoders may publish from; empty: any (cdnpanel still checks the application)."""
     rtmp_module: str = DEFAULT_MODULE
+    cache_max_size: str = "1g"
+    """An edge's HLS cache on disk at most (nginx's size syntax: 512m, 4g)."""
 
 
-def render_nginx_config(
-    origin: Origin, applications: Sequence[Application], options: NginxConfigOptions
-) -> str:
-    """The nginx.conf text (``templates/nginx.conf.j2``); ValueError names an option that
-    cannot work."""
+def _checked(options: NginxConfigOptions) -> tuple[str, SplitResult]:
+    """The prefix and the API URL, once every option is known to fit in a config."""
     prefix = _absolute_dir(options.prefix)
     api = _api_url(options.api_url)
-    control = urlsplit(origin.control_url)
     for name, value in (("rtmp_listen", options.rtmp_listen), ("http_listen", options.http_listen)):
         if not _LISTEN.fullmatch(value):
             raise ValueError(f"{name} must be PORT or HOST:PORT, not {value!r}")
@@ -104,6 +103,112 @@ def render_nginx_config(
     for inst in options.instances:
         if not _INSTANCE.fullmatch(inst):
             raise ValueError(f"instance {inst!r}: letters, digits, '.', '_' or '-'")
+    if not _SECRET.fullmatch(options.secret):
+        raise ValueError("the hook secret is the 64 hex digits cdnpanel issued")
+    return prefix, api
+
+
+_SECRET = re.compile(r"[0-9A-Za-z_-]{16,128}")
+_SIZE = re.compile(r"[1-9][0-9]{0,5}[kmg]")
+PLAYLIST_TTL = "1s"
+SEGMENT_TTL = "10m"
+
+
+@dataclass(frozen=True, slots=True)
+class _EdgePair:
+    app: str
+    inst: str
+    origin: str
+    rtmp: str
+    upstream: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Upstream:
+    name: str
+    origin: str
+    address: str
+    backups: tuple[str, ...]
+    backup_addresses: tuple[str, ...]
+
+
+def render_edge_config(
+    edge: Origin,
+    origins: Sequence[Origin],
+    applications: Sequence[Application],
+    options: NginxConfigOptions,
+) -> str:
+    """The nginx.conf text of an edge (``templates/edge.conf.j2``): ``origins`` are the ones
+    it pulls from, in its order, ``applications`` theirs. HLS is fetched from an
+    application's own origin, the edge's other origins as backups; RTMP pulled from it."""
+    prefix, api = _checked(options)
+    if not _SIZE.fullmatch(options.cache_max_size):
+        raise ValueError(f"cache size must be like 512m or 4g, not {options.cache_max_size!r}")
+    for origin in origins:
+        for address in (origin.rtmp_address, origin.hls_address):
+            if not _LISTEN.fullmatch(address):
+                raise ValueError(
+                    f"origin {origin.name}: {address!r} is no HOST:PORT "
+                    f"(cdnpanel origin update {origin.name} --rtmp-url/--hls-url)"
+                )
+    upstreams = {
+        origin.id: _Upstream(
+            name=f"cdnpanel_origin_{position}",
+            origin=origin.name,
+            address=origin.hls_address,
+            backups=tuple(o.name for o in origins if o.id != origin.id),
+            backup_addresses=tuple(o.hls_address for o in origins if o.id != origin.id),
+        )
+        for position, origin in enumerate(origins, 1)
+    }
+    by_id = {o.id: o for o in origins}
+    pairs = [
+        _EdgePair(
+            app.name,
+            inst,
+            by_id[app.origin_id].name,
+            by_id[app.origin_id].rtmp_address,
+            upstreams[app.origin_id].name,
+        )
+        for app in applications
+        if app.origin_id in by_id
+        for inst in options.instances
+    ]
+    control = urlsplit(edge.control_url)
+    return _template("edge.conf.j2").render(
+        edge=edge.name,
+        origin_names=[o.name for o in origins],
+        control_url=edge.control_url,
+        control_listen=f"{control.hostname}:{control.port or 80}",
+        prefix=prefix,
+        rtmp_module=options.rtmp_module,
+        rtmp_listen=options.rtmp_listen,
+        http_listen=options.http_listen,
+        api_host=api.netloc,
+        api_path=api.path,
+        hook=f"http://{api.netloc}{api.path}/hooks/edges/{edge.name}",
+        secret=options.secret,
+        pairs=pairs,
+        upstreams=list(upstreams.values()),
+        control_allow=options.control_allow,
+        cache_max_size=options.cache_max_size,
+        playlist_ttl=PLAYLIST_TTL,
+        segment_ttl=SEGMENT_TTL,
+        edge_flashver=EDGE_FLASHVER,
+        edge_name_arg=EDGE_NAME_ARG,
+        edge_secret_arg=EDGE_SECRET_ARG,
+        access_log_format=ACCESS_LOG_FORMAT,
+        rtmp_log_format=RTMP_ACCESS_LOG_FORMAT,
+    )
+
+
+def render_nginx_config(
+    origin: Origin, applications: Sequence[Application], options: NginxConfigOptions
+) -> str:
+    """The nginx.conf text (``templates/nginx.conf.j2``); ValueError names an option that
+    cannot work."""
+    prefix, api = _checked(options)
+    control = urlsplit(origin.control_url)
     fragment = origin.hls_fragment
     return _template().render(
         origin=origin.name,

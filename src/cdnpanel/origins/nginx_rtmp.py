@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, overload
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
@@ -28,9 +28,27 @@ from cdnpanel.origins.adapter import (
 )
 from cdnpanel.records import Origin
 
-__all__ = ["NginxRtmp", "parse_callback", "parse_stat", "parse_target_duration", "split_app"]
+__all__ = [
+    "EDGE_FLASHVER",
+    "EDGE_NAME_ARG",
+    "EDGE_SECRET_ARG",
+    "NginxRtmp",
+    "parse_callback",
+    "parse_stat",
+    "parse_target_duration",
+    "split_app",
+]
 
 KIND = "nginx-rtmp"
+# An edge's pull (the generated edge config) connects with this flashVer, which the origin's
+# stat shows, and with its name and hook secret in the query of its tcUrl, which the origin's
+# on_play passes on (nginx-rtmp's relay sends no play arguments of its own; the tcUrl is in no
+# log the generated configs write).
+EDGE_FLASHVER = "cdnpanel-edge"
+EDGE_NAME_ARG = "cdnpanel_edge"
+EDGE_SECRET_ARG = "cdnpanel_secret"  # noqa: S105  (the name of the argument)
+# nginx-rtmp's own relays (its pull's local side on the edge).
+_RELAY_FLASHVERS = ("ngx-local-relay", EDGE_FLASHVER)
 _ACTIONS = {a.value: a for a in Action if a is not Action.OTHER}
 # Members nginx-rtmp adds itself; everything else in the form is the client URL's query.
 _NOTIFY_FIELDS = frozenset(
@@ -73,7 +91,20 @@ def parse_callback(event: str, form: Mapping[str, str]) -> CallbackEvent:
         client_id=form.get("clientid", ""),
         address=form.get("addr", ""),
         query=query,
+        edge=_edge_of(form) if action is Action.PLAY else None,
     )
+
+
+def _edge_of(form: Mapping[str, str]) -> tuple[str, str] | None:
+    """The edge name and secret of an edge's pull (its tcUrl's query); None for a player."""
+    tcurl = form.get("tcurl", "")
+    if EDGE_NAME_ARG not in tcurl or form.get("flashver") != EDGE_FLASHVER:
+        return None
+    args = dict(parse_qsl(urlsplit(tcurl[:_MAX_FIELD]).query, max_num_fields=10))
+    name, secret = args.get(EDGE_NAME_ARG), args.get(EDGE_SECRET_ARG)
+    if not name or not secret:
+        raise MalformedRequest("an edge's pull without its name and secret in its tcUrl")
+    return name, secret
 
 
 def parse_stat(xml: bytes) -> OriginSnapshot:
@@ -98,6 +129,7 @@ def parse_stat(xml: bytes) -> OriginSnapshot:
                     client_id=client.findtext("id", ""),
                     address=client.findtext("address", ""),
                     seconds=_millis(client.findtext("time")),
+                    relay=client.findtext("flashver", "") in _RELAY_FLASHVERS,
                 )
                 if client.find("publishing") is not None:
                     publisher = snapshot
@@ -203,18 +235,20 @@ class NginxRtmp:
         # The control module compares its arguments undecoded: "/" in app must stay "/"
         # (a "%2F" matches nothing and drops nobody), so the query is written by hand.
         query = f"app={_raw_arg(f'{app}/{inst}')}&name={_raw_arg(name)}"
-        response = self._get(origin, f"/control/drop/publisher?{query}")
-        text = response.text.strip()
-        if not text.isdigit():
-            raise OriginUnavailable(origin.name, f"drop answered {text[:40]!r}, not a count")
-        return int(text)
+        return self._dropped(origin, f"/control/drop/publisher?{query}")
 
     def drop_player(self, origin: Origin, *, app: str, inst: str, name: str, client_id: str) -> int:
         query = (
             f"app={_raw_arg(f'{app}/{inst}')}&name={_raw_arg(name)}&clientid={_raw_arg(client_id)}"
         )
-        response = self._get(origin, f"/control/drop/subscriber?{query}")
-        text = response.text.strip()
+        return self._dropped(origin, f"/control/drop/subscriber?{query}")
+
+    def drop_stream(self, origin: Origin, *, app: str, inst: str, name: str) -> int:
+        query = f"app={_raw_arg(f'{app}/{inst}')}&name={_raw_arg(name)}"
+        return self._dropped(origin, f"/control/drop/client?{query}")
+
+    def _dropped(self, origin: Origin, path: str) -> int:
+        text = self._get(origin, path).text.strip()
         if not text.isdigit():
             raise OriginUnavailable(origin.name, f"drop answered {text[:40]!r}, not a count")
         return int(text)

@@ -7,7 +7,8 @@ each origin's snapshot and:
 - ends live streams whose publisher is not on the origin any more;
 - registers publishers the origin has but the registry does not (a lost or refused-then-kept
   callback), when cdnpanel knows their application;
-- stops counting RTMP players that are gone, and counts ones it missed;
+- stops counting RTMP players that are gone, and counts ones it missed (an edge's pull is not
+  a player: its viewers are counted on the edge, which is reconciled as origins are);
 - when the origin has not answered for ``lost_after`` seconds, ends all its streams and players;
 - reads the HLS segment duration of new streams from their playlist, for HLS viewer sessions.
 
@@ -258,7 +259,7 @@ class Reconciler:
         stale = self._viewers.rtmp_players_with_stale_tickets(origin.id, now=now)
         if not stale:
             return 0
-        names = {a.id: a.name for a in self._applications.list_for_origin(origin.id)}
+        names = {a.id: a.name for a in self._served(origin)}
         adapter = self._adapters[origin.kind]
         dropped = 0
         for session in stale:
@@ -279,8 +280,11 @@ class Reconciler:
         taken_at: float,
     ) -> tuple[int, int]:
         settled = int(taken_at - self._grace)
-        on_origin = {
-            p.client_id: (s, p) for s in snapshot.streams for p in s.players if p.client_id
+        on_origin = {  # an edge's pull is no viewer: its players are, on the edge
+            p.client_id: (s, p)
+            for s in snapshot.streams
+            for p in s.players
+            if p.client_id and not p.relay
         }
         counted = self._viewers.rtmp_sessions(origin.id)
         gone = [s.viewer for s in counted if s.viewer not in on_origin and s.started_at <= settled]
@@ -289,7 +293,7 @@ class Reconciler:
         adopted = 0
         for client_id, (stream, player) in on_origin.items():
             app = apps.get(stream.app)
-            if client_id in known or app is None or app.origin_id != origin.id:
+            if client_id in known or app is None or not origin.serves(app):
                 continue
             adopted += self._viewers.open_rtmp(
                 origin_id=origin.id,
@@ -300,10 +304,18 @@ class Reconciler:
             )
         return ended, adopted
 
+    def _served(self, server: Origin) -> list[Application]:
+        """The applications whose viewers the server has: an origin's, an edge's origins'."""
+        return [
+            app
+            for origin_id in (server.id, *server.upstreams)
+            for app in self._applications.list_for_origin(origin_id)
+        ]
+
     def _applications_by_name(
         self, origin: Origin, snapshot: OriginSnapshot
     ) -> dict[str, Application]:
-        apps = {a.name: a for a in self._applications.list_for_origin(origin.id)}
+        apps = {a.name: a for a in self._served(origin)}
         for seen in snapshot.streams:
             if seen.app not in apps:
                 found = self._applications.get_by_name(seen.app)

@@ -124,7 +124,7 @@ class StreamRegistry:
         app = self._applications.get_by_name(name)
         if app is None:
             raise PermissionDenied(f"no account owns an application named {name[:100]!r}")
-        if app.origin_id != origin.id:
+        if app.origin_id != origin.id or origin.is_edge:
             raise PermissionDenied(
                 f"application {name!r} is not served by origin {origin.name!r} "
                 f"(cdnpanel app update --origin {origin.name} {name})"
@@ -174,9 +174,30 @@ class StreamRegistry:
             since=asked,
             replaces=EndReason.PUBLISHER_LEFT,
         )
+        self._drop_on_edges(origin, application, target)
         ended = self._streams.get(target.id)
         assert ended is not None
         return ended
+
+    def _drop_on_edges(self, origin: Origin, app: Application, stream: Stream) -> None:
+        """Stop a closed stream on every edge relaying it: its pull and its RTMP players go
+        (HLS players of the edge find the origin's playlist ending). An edge that does not
+        answer is skipped: its pull has lost its stream anyway."""
+        key = StreamKey(app.id, stream.inst, stream.name)
+        for edge in self._origins.edges_of(origin.id):
+            try:
+                self._adapters[edge.kind].drop_stream(
+                    edge, app=app.name, inst=stream.inst, name=stream.name
+                )
+            except OriginUnavailable as exc:
+                log.warning("could not stop stream %d on edge: %s", stream.id, exc.message)
+                continue
+            players = [
+                s.viewer
+                for s in self._viewers.rtmp_sessions(edge.id)
+                if StreamKey(s.application_id, s.inst, s.path) == key
+            ]
+            self._viewers.close_rtmp(origin_id=edge.id, client_ids=players)
 
     def active(
         self, account_id: int, *, applications: Collection[Application] | None = None

@@ -171,8 +171,8 @@ class ViewerService:
 
     def _start_play(self, origin: Origin, event: CallbackEvent) -> Admission | None:
         app = self._applications.get_by_name(event.app)
-        if app is None or app.origin_id != origin.id:
-            raise PermissionDenied(f"no application {event.app[:100]!r} on this origin")
+        if app is None or not origin.serves(app):
+            raise PermissionDenied(f"no application {event.app[:100]!r} on this server")
         if app.protected:
             stream = StreamKey(app.id, event.inst, event.name)
             outcome = self._usher.judge(
@@ -232,11 +232,11 @@ class ViewerService:
         if playback is None:
             return HlsDecision(False, "not a playback URL: /<app>/<inst>/<stream>/<file>")
         app = self._apps.get(playback.app)
-        if app is None or app.origin_id != origin.id:
-            return HlsDecision(False, f"no application {playback.app!r} on this origin")
+        if app is None or not origin.serves(app):
+            return HlsDecision(False, f"no application {playback.app!r} on this server")
         stream = StreamKey(app.id, playback.inst, playback.path)
         if not app.protected:
-            self._note_hls(origin, stream, _anonymous_viewer(address, user_agent), address)
+            self._note_hls(origin, stream, app, _anonymous_viewer(address, user_agent), address)
             return _ALLOWED
         outcome = self._usher.judge(
             origin,
@@ -246,24 +246,28 @@ class ViewerService:
             address,
             "",
             protocol=HLS,
-            window=lambda: self.hls_window(origin, stream),
+            window=lambda: self.hls_window(origin, stream, app),
         )
         if isinstance(outcome, str):
             return HlsDecision(False, outcome)
         if outcome is None:  # a running session
             viewer = viewer_of(HLS, playback.query.get("key", ""), "")
-            self._note_hls(origin, stream, viewer, address)
+            self._note_hls(origin, stream, app, viewer, address)
             return _ALLOWED
         return outcome
 
-    def hls_window(self, origin: Origin, stream: StreamKey) -> int:
-        """Seconds an HLS session of this stream stays counted after its last request."""
-        return session_window(self._segments.get((origin.id, stream)), origin.hls_fragment)
+    def hls_window(self, origin: Origin, stream: StreamKey, app: Application | None = None) -> int:
+        """Seconds an HLS session of this stream stays counted after its last request; on an
+        edge, by the segments of the stream on ``app``'s origin."""
+        origin_id = origin.id if app is None or app.origin_id is None else app.origin_id
+        return session_window(self._segments.get((origin_id, stream)), origin.hls_fragment)
 
-    def _note_hls(self, origin: Origin, stream: StreamKey, viewer: str, address: str) -> None:
+    def _note_hls(
+        self, origin: Origin, stream: StreamKey, app: Application, viewer: str, address: str
+    ) -> None:
         now = self._clock()
         key = (origin.id, stream, viewer)
-        window = self.hls_window(origin, stream)
+        window = self.hls_window(origin, stream, app)
         written = self._written.get(key)
         if written is not None and now < written + window / 3:
             return

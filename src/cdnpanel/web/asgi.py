@@ -4,8 +4,8 @@ Three paths carry nearly all the traffic and are plain ASGI, with no framework o
 request (measured with py-spy: Starlette's middleware, routing, request and response were most
 of a cheap request's cost):
 
-- ``GET /hooks/origins/{origin}/hls``: the origin's check of every HLS playlist and segment;
-- ``POST /hooks/origins/{origin}/{event}``: nginx-rtmp's ``on_publish``, ``on_play`` ... callbacks;
+- ``GET /hooks/{origins|edges}/{name}/hls``: the check of every HLS playlist and segment;
+- ``POST /hooks/{origins|edges}/{name}/{event}``: nginx-rtmp's ``on_publish``, ``on_play`` ...;
 - the command API: ``/``, ``/stable/``, ``/dev/``, ``/0.8/`` ... (any path of one segment);
 - ``GET /health``, served the same way so that it stays the bare baseline of the same stack.
 
@@ -24,7 +24,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdnpanel.web.endpoint import CommandEndpoint
-from cdnpanel.web.hooks import HLS_SUFFIX, HOOK_PREFIX, OriginHooks, mask_secrets
+from cdnpanel.web.hooks import HLS_SUFFIX, HOOKS, OriginHooks, mask_secrets
 from cdnpanel.web.http import refuse_method
 
 __all__ = ["CdnpanelApp"]
@@ -49,12 +49,13 @@ class CdnpanelApp:
             await self._app(scope, receive, send)  # lifespan
             return
         path: str = scope["path"]
-        if path.startswith(HOOK_PREFIX):  # the origins' own traffic, which their logs have
+        if path.startswith(HOOKS):  # the media servers' own traffic, which their logs have
             if path.endswith(HLS_SUFFIX) and scope["method"] == "GET":
                 await self._hooks.hls(scope, send)
                 return
-            origin, slash, event = path[len(HOOK_PREFIX) :].partition("/")
-            if origin and slash and event and "/" not in event:
+            _role, slash, rest = path[len(HOOKS) :].partition("/")
+            server, slash, event = rest.partition("/")
+            if server and slash and event and "/" not in event:
                 await self._hooks.callback(scope, receive, send)  # on_publish, on_play, ...
                 return
         if path == "/health":

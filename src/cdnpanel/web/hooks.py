@@ -1,15 +1,21 @@
 """The hooks media servers call: nginx-rtmp's ``on_*`` callbacks and the HLS ``auth_request``.
 
-Only origins may call them: the caller's address must be in ``hook_networks`` (loopback by
-default) and the request must carry the origin's hook secret (``?secret=`` on callbacks, whose
-URLs nginx-rtmp cannot give headers; the ``X-Cdnpanel-Secret`` header on ``auth_request``).
+Only origins and edges may call them: the caller's address must be in ``hook_networks``
+(loopback by default) and the request must carry the server's hook secret (``?secret=`` on
+callbacks, whose URLs nginx-rtmp cannot give headers; the ``X-Cdnpanel-Secret`` header on
+``auth_request``). An edge's own checks come the same way under ``/hooks/edges/``; its fetches
+from an origin reach the origin's checks with the edge's name and secret (the
+``X-Cdnpanel-Edge`` header of an HLS fetch, the tcUrl of an RTMP pull), and are let through
+without a ticket or a viewer: the edge checks its viewers itself.
 Media servers read the status only: 2xx admits, 403 refuses. The JSON body is for people
 reading the media server's error log. A refused HLS request's reason also travels in the
 ``X-Cdnpanel-Reason`` header, which the generated nginx config passes on to the player (header
 and body of its 403), and goes to the server log, once per viewer, path and reason a while.
 
     POST /hooks/origins/{origin}/{publish|publish_done|play|play_done|done}
-    GET  /hooks/origins/{origin}/hls        X-Original-URI, X-Real-IP, User-Agent
+    GET  /hooks/origins/{origin}/hls        X-Original-URI, X-Real-IP, User-Agent[, X-Cdnpanel-Edge]
+    POST /hooks/edges/{edge}/{play|play_done}
+    GET  /hooks/edges/{edge}/hls
 """
 
 from __future__ import annotations
@@ -28,17 +34,19 @@ from cdnpanel.errors import CdnpanelError, MalformedRequest, PermissionDenied
 from cdnpanel.origins.adapter import Action, CallbackEvent
 from cdnpanel.protocol import envelope
 from cdnpanel.protocol.form import read_urlencoded_form
-from cdnpanel.records import Origin
+from cdnpanel.records import EDGE, ORIGIN, Origin
 from cdnpanel.web.http import ClientGone, read_body, refuse_method
 from cdnpanel.wiring import Services
 
-__all__ = ["HLS_SUFFIX", "HOOK_PREFIX", "OriginHooks", "mask_secrets"]
+__all__ = ["HLS_SUFFIX", "HOOKS", "OriginHooks", "mask_secrets"]
 
 log = logging.getLogger("cdnpanel.hooks")
 
 REFUSAL_LOG_SECONDS = 5.0
 
-HOOK_PREFIX = "/hooks/origins/"
+HOOKS = "/hooks/"
+# The part of the path after HOOKS that names the server's role.
+_ROLES = {"origins": ORIGIN, "edges": EDGE}
 HLS_SUFFIX = "/hls"
 _MAX_CALLBACK_BODY = 64 * 1024
 _SECRET_IN_QUERY = re.compile(r"(?i)([?&]secret=)[^&\s\"]*")
@@ -61,22 +69,26 @@ class OriginHooks:
         self._refusals = _RefusalLog(monotonic=monotonic)
 
     async def callback(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """An nginx-rtmp ``on_*`` callback, ``POST /hooks/origins/{origin}/{event}``: 2xx lets
-        the publish or play go on. Plain ASGI, as the HLS check is: an origin restart sends
-        every encoder's and player's callback at once."""
-        name, _, event = scope["path"][len(HOOK_PREFIX) :].partition("/")
+        """An nginx-rtmp ``on_*`` callback, ``POST /hooks/{origins|edges}/{name}/{event}``:
+        2xx lets the publish or play go on. Plain ASGI, as the HLS check is: an origin restart
+        sends every encoder's and player's callback at once."""
+        role, name, event = _route(scope["path"])
         if scope["method"] != "POST":
             await refuse_method(scope, send, takes="POST", allow=b"POST")
             return
         status, body = 200, _ADMITTED
         try:
             client = scope.get("client")
-            origin = await self._origin(client[0] if client else "", name, _secret(scope))
+            origin = await self._origin(client[0] if client else "", name, _secret(scope), role)
             raw = await read_body(receive, _MAX_CALLBACK_BODY, _callback_too_large)
             form = read_urlencoded_form(raw)
             callback = self._services.adapters[origin.kind].parse_callback(event, form)
-            if callback.action is Action.PLAY:
+            if callback.action is Action.PLAY and callback.edge is not None:
+                await self._edge_fetch(origin, *callback.edge)
+            elif callback.action is Action.PLAY:
                 await self._services.viewers.play_started(origin, callback)
+            elif callback.action is Action.PUBLISH and origin.is_edge:
+                raise PermissionDenied(f"{origin.name} is an edge: encoders publish to origins")
             elif callback.action is Action.PUBLISH:
                 stream = await self._services.streams.publish_started(origin, callback)
                 log.info(
@@ -122,8 +134,14 @@ class OriginHooks:
             headers = _wanted_headers(scope["headers"])
             client = scope.get("client")
             host = client[0] if client else ""
-            name = scope["path"][len(HOOK_PREFIX) : -len(HLS_SUFFIX)]
-            origin = await self._origin(host, name, headers.get(b"x-cdnpanel-secret"))
+            role, name, _ = _route(scope["path"])
+            origin = await self._origin(host, name, headers.get(b"x-cdnpanel-secret"), role)
+            fetching_edge = headers.get(b"x-cdnpanel-edge")
+            if fetching_edge is not None:  # an edge filling its cache: it checks its viewers
+                edge_name, _, edge_secret = fetching_edge.partition(" ")
+                await self._edge_fetch(origin, edge_name, edge_secret)
+                await _answer(send, 204, b"", "")
+                return
             uri = headers.get(b"x-original-uri", "")
             address = headers.get(b"x-real-ip") or host
             user_agent = headers.get(b"user-agent", "")
@@ -139,21 +157,22 @@ class OriginHooks:
         except Exception as error:  # refuse, never a traceback to nginx (it would answer 500)
             log.exception("HLS check failed")
             status, body = 503, _body(error)
-        response_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        if reason:
-            response_headers.append((b"x-cdnpanel-reason", _header_value(reason)))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, body, reason)
 
-    async def _origin(self, host: str, name: str, secret: str | None) -> Origin:
+    async def _origin(self, host: str, name: str, secret: str | None, role: str) -> Origin:
         if not self._from_allowed_network(host):
             raise PermissionDenied(f"hooks are not open to {host}: see CDNPANEL_HOOK_NETWORKS")
         origins = self._services.origins
-        origin: Origin = await self._run(lambda: origins.authenticate_hook(name, secret))
+        origin: Origin = await self._run(lambda: origins.authenticate_hook(name, secret, role))
         return origin
+
+    async def _edge_fetch(self, origin: Origin, name: str, secret: str) -> None:
+        """Let an edge fetch from ``origin`` (PermissionDenied unless it is one of the edge's
+        origins and the secret is the edge's)."""
+        origins = self._services.origins
+        edge: Origin = await self._run(lambda: origins.authenticate_hook(name, secret, EDGE))
+        if origin.is_edge or origin.id not in edge.upstreams:
+            raise PermissionDenied(f"edge {name!r} does not pull from {origin.name}")
 
     def _from_allowed_network(self, host: str) -> bool:
         allowed = self._allowed_hosts.get(host)
@@ -163,6 +182,25 @@ class OriginHooks:
                 self._allowed_hosts.clear()
             self._allowed_hosts[host] = allowed
         return allowed
+
+
+async def _answer(send: Send, status: int, body: bytes, reason: str) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if reason:
+        headers.append((b"x-cdnpanel-reason", _header_value(reason)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _route(path: str) -> tuple[str, str, str]:
+    """``/hooks/{origins|edges}/{name}/{rest}`` as (role, name, rest); the role "" when the
+    path names neither (refused: no server has that role)."""
+    kind, _, rest = path[len(HOOKS) :].partition("/")
+    name, _, event = rest.partition("/")
+    return _ROLES.get(kind, ""), name, event
 
 
 def _in_networks(
@@ -177,7 +215,9 @@ def _in_networks(
     return any(address in network for network in networks)
 
 
-_WANTED = frozenset({b"x-cdnpanel-secret", b"x-original-uri", b"x-real-ip", b"user-agent"})
+_WANTED = frozenset(
+    {b"x-cdnpanel-secret", b"x-original-uri", b"x-real-ip", b"user-agent", b"x-cdnpanel-edge"}
+)
 
 
 def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
