@@ -26,6 +26,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Applications; names are unique across accounts, as on ScaleEngine.",
     ),
     "call": ("cdnpanel.cli.call:call", "Send COMMAND, signed, and print the answer."),
+    "edge": (
+        "cdnpanel.cli.origins:edge",
+        "Edges: servers near viewers that relay and cache their origins' streams.",
+    ),
     "ingest": (
         "cdnpanel.cli.usage:ingest",
         "Ingest access logs of a server into the usage rollups.",
