@@ -1,0 +1,150 @@
+"""The edge tier on real nginx-rtmp: one origin and two edges from the generated configs, a
+publisher on the origin (ffmpeg), players on both edges, checked by cdnpanel on the edges."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cdnpanel.origins.nginx_config import NginxConfigOptions, render_edge_config
+from tests.integration.conftest import Stack
+from tests.integration.media import Ffmpeg, Nginx, Ports, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def add_edges(stack: Stack, make_prefix: Any, count: int = 2) -> list[Nginx]:
+    origins = stack.services.origins
+    ports = stack.nginx.ports
+    origins.update(
+        "origin1.test",
+        rtmp_url=f"rtmp://127.0.0.1:{ports.rtmp}",
+        hls_url=f"http://127.0.0.1:{ports.http}",
+    )
+    edges = []
+    for n in range(1, count + 1):
+        edge_ports = Ports.free()
+        issued = origins.add_edge(
+            f"edge{n}.test",
+            origins=["origin1.test"],
+            control_url=f"http://127.0.0.1:{edge_ports.control}",
+            location=f"loc{n}",
+        )
+        (origin,) = origins.list_origins()
+        nginx = Nginx(make_prefix(), edge_ports)
+        nginx.conf.write_text(
+            render_edge_config(
+                issued.origin,
+                [origin],
+                origins.applications(issued.origin.name),
+                NginxConfigOptions(
+                    prefix=str(nginx.prefix),
+                    api_url=stack.server.url,
+                    secret=issued.secret,
+                    rtmp_listen=f"127.0.0.1:{edge_ports.rtmp}",
+                    http_listen=f"127.0.0.1:{edge_ports.http}",
+                ),
+            )
+        )
+        nginx.start()
+        edges.append(nginx)
+    return edges
+
+
+@pytest.fixture
+def fleet(stack_factory: Any, origin_prefix: Any, ffmpeg: Ffmpeg, request: Any) -> Any:
+    protection = getattr(request, "param", "none")
+    stack: Stack = stack_factory(protection=protection)
+    edges = add_edges(stack, origin_prefix)
+    ffmpeg.publish(stack.nginx.rtmp_url("demo-origin/live/cam1"))
+    wait_until(stack.active, timeout=20, what="cam1 to be live")
+    directory = stack.nginx.prefix / "hls.demo-origin.live" / "cam1"
+    wait_until(lambda: len(list(directory.glob("*.ts"))) >= 2, timeout=20, what="segments")
+    yield stack, edges
+    for edge in edges:
+        edge.stop()
+
+
+PLAYLIST = "demo-origin/live/cam1/index.m3u8"
+
+
+def fetch_all(edge: Nginx, query: str = "") -> list[int]:
+    """A viewer's round: the playlist, then every segment it lists (with the same query)."""
+    playlist = httpx.get(edge.http_url(PLAYLIST + query), timeout=10)
+    statuses = [playlist.status_code]
+    if playlist.status_code == 200:
+        for line in playlist.text.splitlines():
+            if line and not line.startswith("#"):
+                assert query == "" or query[1:] in line  # the ticket follows the viewer
+                url = edge.http_url("demo-origin/live/cam1/" + line)
+                statuses.append(httpx.get(url, timeout=10).status_code)
+    return statuses
+
+
+def origin_segment_fetches(stack: Stack) -> Counter[str]:
+    log = Path(stack.nginx.prefix / "access.log").read_text()
+    return Counter(re.findall(r'"GET (/demo-origin/live/cam1/[^ ]+\.ts) ', log))
+
+
+def test_edges_relay_cache_and_count_viewers(fleet: Any, ffmpeg: Ffmpeg) -> None:
+    stack, (edge1, edge2) = fleet
+    # Twenty viewers at once on each edge: every segment comes from the origin once per edge.
+    with ThreadPoolExecutor(40) as pool:
+        rounds = list(pool.map(lambda e: fetch_all(e), [edge1] * 20 + [edge2] * 20))
+    assert all(status == 200 for statuses in rounds for status in statuses), rounds
+    fetched = origin_segment_fetches(stack)
+    assert fetched, "the edges fetched no segment from the origin"
+    assert max(fetched.values()) <= 2, fetched  # one per edge, whatever the viewers
+    # Players: HLS on both edges, RTMP on one; the same three counted by vsn.viewercount.
+    stack.services.viewers.flush()
+    ffmpeg.play(edge1.http_url(PLAYLIST), user_agent="player-one")
+    ffmpeg.play(edge2.http_url(PLAYLIST), user_agent="player-two")
+    ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
+    # (the 40 fetchers above share one address and user agent per edge: one viewer each)
+    wait_until(lambda: stack.viewers() == 5, timeout=30, what="5 viewers across the edges")
+    # The origin counts no viewer of its own: the edges' pull is not one.
+    wait_until(lambda: stack.viewers() == 5, timeout=5, what="counts to hold")
+
+
+@pytest.mark.parametrize("fleet", ["sevu"], indirect=True)
+def test_edges_check_tickets_with_the_viewers_address(fleet: Any, ffmpeg: Ffmpeg) -> None:
+    stack, (edge1, edge2) = fleet
+    refused = httpx.get(edge1.http_url(PLAYLIST), timeout=10)
+    assert refused.status_code == 403
+    assert refused.headers["x-cdnpanel-reason"] == "Invalid Auth Token"  # as on the origin
+    answer = stack.php(
+        "sevu.request", app="demo-origin", video="cam1", **{"pass": "edge-password-1"}, uses=1
+    )
+    key = answer["ticket"]["key"]
+    query = f"?key={key}&pass=edge-password-1"
+    assert set(fetch_all(edge1, query)) == {200}
+    # uses=1: one session, across the whole fleet.
+    assert httpx.get(edge2.http_url(PLAYLIST + query), timeout=10).status_code == 403
+    # A ticket bound to the viewer's address: the edge passes the viewer's, not its own.
+    bound = stack.php(
+        "sevu.request", app="demo-origin", video="cam1", ip="127.0.0.2", **{"pass": "edge-pw-2"}
+    )
+    bound_query = f"?key={bound['ticket']['key']}&pass=edge-pw-2"
+    assert httpx.get(edge2.http_url(PLAYLIST + bound_query), timeout=10).status_code == 403
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(transport=transport, timeout=10) as other:
+        assert other.get(edge2.http_url(PLAYLIST + bound_query)).status_code == 200
+    # RTMP on an edge: refused without a ticket.
+    player = ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
+    assert player.wait(timeout=20) != 0
+
+
+def test_close_stops_the_stream_on_the_edges(fleet: Any, ffmpeg: Ffmpeg) -> None:
+    stack, (edge1, _edge2) = fleet
+    player = ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
+    wait_until(lambda: stack.viewers() >= 1, timeout=20, what="the RTMP player on edge1")
+    (live,) = stack.active()
+    stack.client.stream.close(stream_id=live["stream_id"], lock=1)
+    player.wait(timeout=30)  # the edge dropped its pull and its players
+    wait_until(lambda: stack.viewers() == 0, timeout=20, what="no viewer counted")
