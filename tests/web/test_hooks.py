@@ -140,3 +140,58 @@ def test_access_log_masks_secrets_and_skips_the_origins_hooks(
     ]
     assert any("live: demo-origin/live/cam1 on" in r.getMessage() for r in caplog.records)
     assert secret not in caplog.text
+
+
+def test_edges_hooks_and_their_fetches_from_the_origin(
+    hooks: TestClient, origin_world: OriginWorld
+) -> None:
+    world = origin_world
+    origins = world.services.origins
+    edge = origins.add_edge(
+        "edge1.example.net", origins=["origin1.example.net"], control_url="http://127.0.0.1:9"
+    )
+    other = origins.add("origin2.example.net", control_url="http://127.0.0.1:9")
+    stray = origins.add_edge(
+        "edge2.example.net", origins=["origin2.example.net"], control_url="http://127.0.0.1:9"
+    )
+    assert other.origin.id != world.origin.id
+
+    def hls(path: str, secret: str, **headers: str) -> int:
+        sent = {"x-original-uri": "/demo-origin/live/cam1/0.ts", "x-cdnpanel-secret": secret}
+        return hooks.get(f"{path}/hls", headers={**sent, **headers}).status_code
+
+    # The edge checks its own viewers, with its own secret, under /hooks/edges/.
+    assert hls("/hooks/edges/edge1.example.net", edge.secret) == 204
+    assert hls("/hooks/origins/edge1.example.net", edge.secret) == 403  # not an origin
+    assert hls("/hooks/edges/origin1.example.net", world.hook_secret) == 403  # not an edge
+    # Its cache fills at the origin pass by its name and secret, and only those.
+    fetch = {"x-real-ip": "127.0.0.1", "user-agent": "nginx"}
+    good = f"edge1.example.net {edge.secret}"
+    assert hls(HOOKS, world.hook_secret, **fetch, **{"x-cdnpanel-edge": good}) == 204
+    wrong = f"edge1.example.net {'0' * 64}"
+    assert hls(HOOKS, world.hook_secret, **fetch, **{"x-cdnpanel-edge": wrong}) == 403
+    elsewhere = f"edge2.example.net {stray.secret}"  # an edge of another origin
+    assert hls(HOOKS, world.hook_secret, **fetch, **{"x-cdnpanel-edge": elsewhere}) == 403
+    # An edge's RTMP pull plays on the origin without a ticket and is no viewer.
+    tcurl = (
+        f"rtmp://o/demo-origin/live?cdnpanel_edge=edge1.example.net&cdnpanel_secret={edge.secret}"
+    )
+    assert callback(hooks, world, "publish") == 200
+    assert (
+        callback(hooks, world, "play", clientid="7", flashver="cdnpanel-edge", tcurl=tcurl) == 200
+    )
+    (live,) = world.services.streams.active(world.tenant.account.id)
+    assert live.viewers == 0
+    forged = tcurl.replace(edge.secret, "0" * 64)
+    assert (
+        callback(hooks, world, "play", clientid="8", flashver="cdnpanel-edge", tcurl=forged) == 403
+    )
+    # Encoders publish to origins, never to an edge.
+    response = hooks.post(
+        f"/hooks/edges/edge1.example.net/publish?secret={edge.secret}",
+        content=urlencode(
+            {"app": "demo-origin/live", "call": "publish", "name": "x", "clientid": "2"}
+        ),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 403
