@@ -33,6 +33,7 @@ __all__ = [
     "Ticket",
     "Verdict",
     "ViewerSession",
+    "ViewersOn",
 ]
 
 
@@ -215,6 +216,17 @@ class ViewerSession:
     seen_at: int
     expires_at: int | None
     ticket_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ViewersOn:
+    """Viewers of one protocol on one server now (viewer.livedetailed)."""
+
+    server: str
+    role: str
+    location: str | None
+    protocol: str
+    viewers: int
 
 
 @dataclass(frozen=True, slots=True)

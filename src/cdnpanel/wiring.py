@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.engine import make_url
 
-from cdnpanel.commands import publishing, sevu, stream, usage, video, vsn
+from cdnpanel.commands import publishing, sevu, stream, usage, video, viewer, vsn
 from cdnpanel.commands.registry import CommandServices, Registry
 from cdnpanel.config import Settings
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
@@ -86,6 +86,7 @@ def build_registry() -> Registry:
             *video.COMMANDS,
             *usage.COMMANDS,
             *vsn.COMMANDS,
+            *viewer.COMMANDS,
             *stream.COMMANDS,
             *sevu.COMMANDS,
             *publishing.COMMANDS,

@@ -187,6 +187,7 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "video.servers": {"app": "demo-origin"},
     "usage.summary": {},
     "vsn.viewercount": {"app": "demo-origin", "url": "cam1"},
+    "viewer.livedetailed": {"app": "demo-origin", "url": "cam1"},
     "stream.active": {},
     "sevu.status": {"key": "<ticket>"},
     "sevu.errorcount": {},

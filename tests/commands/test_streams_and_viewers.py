@@ -137,3 +137,78 @@ def test_an_origin_that_does_not_answer(live: OriginWorld, call: CallCommand) ->
     assert (answer["code"], answer["status"]) == ("0015", "failure")
     assert "origin1.example.net" in answer["message"]
     assert len(live.services.streams.active(live.tenant.account.id)) == 1
+
+
+async def test_livedetailed_splits_the_viewers_by_server_protocol_and_location(
+    live: OriginWorld, call: CallCommand
+) -> None:
+    """cam1: two RTMP players and an HLS viewer on the origin, two HLS viewers on an edge in
+    fra (one of them also watching on the origin: one viewer per server it watches on)."""
+    edge = live.services.origins.add_edge(
+        "edge1.example.net",
+        origins=["origin1.example.net"],
+        control_url="http://127.0.0.1:8091",
+        location="fra",
+    ).origin
+    for address in ("a", "b"):
+        await live.services.viewers.check_hls(
+            edge, uri="/demo-origin/live/cam1/3.ts", address=address, user_agent="u"
+        )
+    live.services.viewers.flush()
+    answer = call("viewer.livedetailed", app="demo-origin", url="cam1")
+    assert answer["status"] == "success", answer
+    assert answer["message"] == "Found Live Viewers"
+    assert {k: answer[k] for k in ("app", "url", "viewer_count", "rtmp", "hls")} == {
+        "app": "demo-origin",
+        "url": "cam1",
+        "viewer_count": 5,
+        "rtmp": 2,
+        "hls": 3,
+    }
+    assert answer["servers"] == [
+        {
+            "server": "origin1.example.net",
+            "role": "origin",
+            "location": None,
+            "viewer_count": 3,
+            "rtmp": 2,
+            "hls": 1,
+        },
+        {
+            "server": "edge1.example.net",
+            "role": "edge",
+            "location": "fra",
+            "viewer_count": 2,
+            "rtmp": 0,
+            "hls": 2,
+        },
+    ]
+    assert answer["locations"] == [
+        {"location": None, "viewer_count": 3, "rtmp": 2, "hls": 1},
+        {"location": "fra", "viewer_count": 2, "rtmp": 0, "hls": 2},
+    ]
+    # The same viewers vsn.viewercount counts, and the whole application with _root_.
+    assert call("vsn.viewercount", app="demo-origin", url="cam1")["viewer_count"] == 5
+    root = call("viewer.livedetailed", app="demo-origin", url="_root_")
+    assert (root["viewer_count"], root["hls"]) == (6, 4)
+    nobody = call("viewer.livedetailed", app="demo-origin", url="nobody-here")
+    assert (nobody["viewer_count"], nobody["servers"], nobody["locations"]) == (0, [], [])
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "text"),
+    [
+        ({"url": "cam1"}, "0006", "app"),
+        ({"app": "demo-origin"}, "0006", "url"),
+        ({"app": "other-origin", "url": "cam1"}, "0010", "not found"),  # another account's
+        ({"app": "demo-origin", "url": ["cam1"]}, "0008", "url"),
+        ({"app": "demo-origin", "url": ""}, "0008", "url"),
+        ({"app": "demo-origin", "url": "a\x00b"}, "0008", "control characters"),
+    ],
+)
+def test_livedetailed_refusals(
+    live: OriginWorld, call: CallCommand, params: dict[str, object], code: str, text: str
+) -> None:
+    answer = call("viewer.livedetailed", **params)
+    assert (answer["status"], answer["code"]) == ("failure", code)
+    assert text in answer["message"]

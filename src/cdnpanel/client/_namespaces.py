@@ -16,6 +16,7 @@ __all__ = [
     "StreamCommands",
     "UsageCommands",
     "VideoCommands",
+    "ViewerCommands",
     "VsnCommands",
 ]
 
@@ -65,6 +66,14 @@ class VsnCommands(_Commands[R]):
         return self._call(
             "vsn.viewercount", {"app": app, "url": url if isinstance(url, str) else list(url)}
         )
+
+
+class ViewerCommands(_Commands[R]):
+    def livedetailed(self, app: AppRef, url: str) -> R:
+        """Viewers now of one stream or VOD path (``"_root_"``: the whole application), by
+        server (``servers``), location label (``locations``) and protocol (``rtmp``, ``hls``);
+        ``viewer_count`` is the total, the same as ``vsn.viewercount``'s."""
+        return self._call("viewer.livedetailed", {"app": app, "url": url})
 
 
 class StreamCommands(_Commands[R]):
@@ -252,6 +261,7 @@ class Namespaces(Generic[R]):
     video: VideoCommands[R]
     usage: UsageCommands[R]
     vsn: VsnCommands[R]
+    viewer: ViewerCommands[R]
     stream: StreamCommands[R]
     sevu: SevuCommands[R]
 
@@ -259,5 +269,6 @@ class Namespaces(Generic[R]):
         self.video = VideoCommands(call)
         self.usage = UsageCommands(call)
         self.vsn = VsnCommands(call)
+        self.viewer = ViewerCommands(call)
         self.stream = StreamCommands(call)
         self.sevu = SevuCommands(call)

@@ -36,6 +36,7 @@ from cdnpanel.records import (
     Origin,
     StreamKey,
     ViewerSession,
+    ViewersOn,
 )
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
@@ -346,6 +347,10 @@ class ViewerService:
     def count(self, application: Application, paths: Sequence[str] | None) -> dict[str, int]:
         """Viewers now of each path of the application (None: the whole application)."""
         return self._viewers.count(application.id, paths)
+
+    def by_server(self, application: Application, path: str | None) -> list[ViewersOn]:
+        """Viewers now of a path (None: the whole application) per server and protocol."""
+        return self._viewers.by_server(application.id, path)
 
 
 def _anonymous_viewer(address: str, user_agent: str) -> str:

@@ -234,6 +234,7 @@ viewer_sessions = Table(
         name="uq_viewer_sessions_identity",
     ),
     Index("ix_viewer_sessions_expires_at", "expires_at"),
+    Index("ix_viewer_sessions_application_id_path", "application_id", "path"),
 )
 
 # Viewer counters, kept in step with viewer_sessions in the same transactions, so counting

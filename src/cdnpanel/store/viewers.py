@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
 
-from cdnpanel.records import HLS, RTMP, HlsTouch, StreamKey, ViewerSession
+from cdnpanel.records import HLS, RTMP, HlsTouch, StreamKey, ViewerSession, ViewersOn
 from cdnpanel.store._dialect import insert_or_add, insert_or_ignore
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
-from cdnpanel.store.tables import tickets, viewer_counts, viewer_sessions
+from cdnpanel.store.tables import origins, tickets, viewer_counts, viewer_sessions
 
 __all__ = ["ViewerStore"]
 
@@ -276,6 +276,23 @@ class ViewerStore:
             ).all()
         found = {StreamKey(a, i, p): max(0, int(n)) for a, i, p, n in rows}
         return {key: found.get(key, 0) for key in keys}
+
+    def by_server(self, application_id: int, path: str | None = None) -> list[ViewersOn]:
+        """Viewers now of one path (None: the whole application) per server and protocol,
+        the sessions the counters count (the same total as ``count``), most first."""
+        viewers = func.count(viewer_sessions.c.id)
+        query = (
+            select(origins.c.name, origins.c.role, origins.c.location, viewer_sessions.c.protocol)
+            .add_columns(viewers)
+            .join(origins, origins.c.id == viewer_sessions.c.origin_id)
+            .where(viewer_sessions.c.application_id == application_id)
+            .group_by(origins.c.id, viewer_sessions.c.protocol)
+            .order_by(viewers.desc(), origins.c.name, viewer_sessions.c.protocol)
+        )
+        if path is not None:
+            query = query.where(viewer_sessions.c.path == path)
+        with self._db.read() as conn:
+            return [ViewersOn(*row) for row in conn.execute(query).all()]
 
     # -- building blocks for transactions of other repositories ---------------------------------
 

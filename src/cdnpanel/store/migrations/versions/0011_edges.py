@@ -37,9 +37,14 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
     )
     op.create_index("ix_edge_origins_origin_id", "edge_origins", ["origin_id"])
+    # viewer.livedetailed reads the sessions of one stream, across every server.
+    op.create_index(
+        "ix_viewer_sessions_application_id_path", "viewer_sessions", ["application_id", "path"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_viewer_sessions_application_id_path", "viewer_sessions")
     op.drop_index("ix_edge_origins_origin_id", "edge_origins")
     op.drop_table("edge_origins")
     with op.batch_alter_table("origins") as batch:
