@@ -4,6 +4,8 @@ publisher on the origin (ffmpeg), players on both edges, checked by cdnpanel on 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,6 +96,16 @@ def origin_segment_fetches(stack: Stack) -> Counter[str]:
 
 def test_edges_relay_cache_and_count_viewers(fleet: Any, ffmpeg: Ffmpeg) -> None:
     stack, (edge1, edge2) = fleet
+    # Players: HLS on both edges, RTMP on one; the origin counts no viewer of its own (the
+    # edges' fetches and pull are none).
+    ffmpeg.play(edge1.http_url(PLAYLIST), user_agent="player-one")
+    ffmpeg.play(edge2.http_url(PLAYLIST), user_agent="player-two")
+    ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
+    wait_until(lambda: stack.viewers() == 3, timeout=30, what="3 viewers across the edges")
+    detailed = stack.client.viewer.livedetailed("demo-origin", "cam1")
+    assert (detailed["viewer_count"], detailed["rtmp"], detailed["hls"]) == (3, 1, 2)
+    servers = {s["server"]: (s["location"], s["rtmp"], s["hls"]) for s in detailed["servers"]}
+    assert servers == {"edge1.test": ("loc1", 1, 1), "edge2.test": ("loc2", 0, 1)}
     # Twenty viewers at once on each edge: every segment comes from the origin once per edge.
     with ThreadPoolExecutor(40) as pool:
         rounds = list(pool.map(lambda e: fetch_all(e), [edge1] * 20 + [edge2] * 20))
@@ -101,15 +113,9 @@ def test_edges_relay_cache_and_count_viewers(fleet: Any, ffmpeg: Ffmpeg) -> None
     fetched = origin_segment_fetches(stack)
     assert fetched, "the edges fetched no segment from the origin"
     assert max(fetched.values()) <= 2, fetched  # one per edge, whatever the viewers
-    # Players: HLS on both edges, RTMP on one; the same three counted by vsn.viewercount.
+    # (the 40 fetchers share one address and user agent per edge: one viewer each)
     stack.services.viewers.flush()
-    ffmpeg.play(edge1.http_url(PLAYLIST), user_agent="player-one")
-    ffmpeg.play(edge2.http_url(PLAYLIST), user_agent="player-two")
-    ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
-    # (the 40 fetchers above share one address and user agent per edge: one viewer each)
     wait_until(lambda: stack.viewers() == 5, timeout=30, what="5 viewers across the edges")
-    # The origin counts no viewer of its own: the edges' pull is not one.
-    wait_until(lambda: stack.viewers() == 5, timeout=5, what="counts to hold")
 
 
 @pytest.mark.parametrize("fleet", ["sevu"], indirect=True)
@@ -148,3 +154,44 @@ def test_close_stops_the_stream_on_the_edges(fleet: Any, ffmpeg: Ffmpeg) -> None
     stack.client.stream.close(stream_id=live["stream_id"], lock=1)
     player.wait(timeout=30)  # the edge dropped its pull and its players
     wait_until(lambda: stack.viewers() == 0, timeout=20, what="no viewer counted")
+
+
+def test_each_edges_log_is_its_own_server_in_video_servers(fleet: Any, database_url: str) -> None:
+    """Each edge's access log, ingested by the real `cdnpanel ingest` as its own server (role
+    edge), is that server's row in video.servers and edge bandwidth in usage.summary: the bytes
+    and requests of its lines for the application, counted here from the logs themselves."""
+    stack, edges = fleet
+    for edge, viewers in zip(edges, (3, 1), strict=True):
+        for _ in range(viewers):
+            assert set(fetch_all(edge)) == {200}
+    expected = {}
+    for n, edge in enumerate(edges, start=1):
+        code = f"E{n}"
+        run_cdnpanel(database_url, "server", "add", code, "--role", "edge")
+        log = edge.prefix / "access.log"
+        sizes = [
+            int(m) for m in re.findall(r'"GET /demo-origin/[^"]*" 200 (\d+) ', log.read_text())
+        ]
+        expected[code] = (sum(sizes), len(sizes))
+        run_cdnpanel(database_url, "ingest", "--format", "cdnpanel", "--server", code, str(log))
+    rows = stack.client.video.servers("demo-origin")["data"]
+    found: dict[str, tuple[int, int]] = {}
+    for row in rows:  # a row per server and day (two days, were the test to cross midnight)
+        bytes_, requests = found.get(row["server"], (0, 0))
+        found[row["server"]] = (bytes_ + row["bytes_total"], requests + row["requests_total"])
+    assert found == expected
+    assert expected["E1"][1] > expected["E2"][1] > 0  # more viewers, more requests
+    summary = dict(stack.client.usage.summary()["data"]["vals"])
+    assert summary["Edge Bandwidth:"]["v"] == sum(b for b, _ in expected.values())
+    assert summary["Edge Requests:"]["v"] == sum(r for _, r in expected.values())
+
+
+def run_cdnpanel(database_url: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "cdnpanel", "--db", database_url, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
