@@ -82,6 +82,13 @@ class Application:
     origin_id: int | None = None
     protection: str = "none"
     publishing: str = "open"
+    # A second origin its encoders also publish to, that edges fall back on for HLS (0011).
+    backup_origin_id: int | None = None
+
+    @property
+    def origin_ids(self) -> tuple[int, ...]:
+        """The origins that take its encoders: its origin, then its backup origin."""
+        return tuple(i for i in (self.origin_id, self.backup_origin_id) if i is not None)
 
     @property
     def protected(self) -> bool:
@@ -131,8 +138,8 @@ DEFAULT_HLS_PORT = 8088
 class Origin:
     """A media server cdnpanel controls; ``name`` is the host clients give as ``origin_url``.
 
-    ``role`` ``ORIGIN`` takes encoders; ``EDGE`` relays the streams of ``upstreams`` (origin
-    ids, the first first, the others backups) to viewers and checks them as an origin does.
+    ``role`` ``ORIGIN`` takes encoders; ``EDGE`` relays the streams of ``upstreams`` (the
+    ids of the origins it reaches) to viewers and checks them as an origin does.
     """
 
     id: int
@@ -155,10 +162,9 @@ class Origin:
         return self.role == EDGE
 
     def serves(self, application: Application) -> bool:
-        """Whether viewers of ``application`` are this server's: on the origin that serves it,
-        or on an edge of that origin."""
-        origin_id = application.origin_id
-        return origin_id is not None and (origin_id == self.id or origin_id in self.upstreams)
+        """Whether viewers of ``application`` are this server's: on an origin that serves it
+        (its origin or backup origin), or on an edge of one."""
+        return any(i == self.id or i in self.upstreams for i in application.origin_ids)
 
     @property
     def rtmp_address(self) -> str:

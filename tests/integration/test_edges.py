@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,14 +15,21 @@ from typing import Any
 import httpx
 import pytest
 
-from cdnpanel.origins.nginx_config import NginxConfigOptions, render_edge_config
+from cdnpanel.origins.nginx_config import (
+    NginxConfigOptions,
+    render_edge_config,
+    render_nginx_config,
+)
 from tests.integration.conftest import Stack
 from tests.integration.media import Ffmpeg, Nginx, Ports, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def add_edges(stack: Stack, make_prefix: Any, count: int = 2) -> list[Nginx]:
+def add_edges(
+    stack: Stack, make_prefix: Any, count: int = 2, upstreams: tuple[str, ...] = ("origin1.test",)
+) -> list[Nginx]:
+    """``count`` edges of ``upstreams``, started from their generated configs."""
     origins = stack.services.origins
     ports = stack.nginx.ports
     origins.update(
@@ -34,16 +42,15 @@ def add_edges(stack: Stack, make_prefix: Any, count: int = 2) -> list[Nginx]:
         edge_ports = Ports.free()
         issued = origins.add_edge(
             f"edge{n}.test",
-            origins=["origin1.test"],
+            origins=list(upstreams),
             control_url=f"http://127.0.0.1:{edge_ports.control}",
             location=f"loc{n}",
         )
-        (origin,) = origins.list_origins()
         nginx = Nginx(make_prefix(), edge_ports)
         nginx.conf.write_text(
             render_edge_config(
                 issued.origin,
-                [origin],
+                [origins.get(name) for name in upstreams],
                 origins.applications(issued.origin.name),
                 NginxConfigOptions(
                     prefix=str(nginx.prefix),
@@ -89,8 +96,9 @@ def fetch_all(edge: Nginx, query: str = "") -> list[int]:
     return statuses
 
 
-def origin_segment_fetches(stack: Stack) -> Counter[str]:
-    log = Path(stack.nginx.prefix / "access.log").read_text()
+def origin_segment_fetches(stack: Stack | Nginx) -> Counter[str]:
+    nginx = stack.nginx if isinstance(stack, Stack) else stack
+    log = Path(nginx.prefix / "access.log").read_text()
     return Counter(re.findall(r'"GET (/demo-origin/live/cam1/[^ ]+\.ts) ', log))
 
 
@@ -195,3 +203,61 @@ def run_cdnpanel(database_url: str, *args: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def test_the_origin_dies_and_the_edge_serves_hls_from_the_backup_origin(
+    stack_factory: Any, origin_prefix: Any, ffmpeg: Ffmpeg
+) -> None:
+    """demo-origin on origin1 with origin2 as its backup origin; the encoder publishes to both
+    (as to a primary and a backup entry point); an edge reaching both keeps serving HLS from
+    origin2 once origin1 is gone."""
+    stack: Stack = stack_factory()
+    origins = stack.services.origins
+    ports = Ports.free()
+    issued = origins.add(
+        "origin2.test",
+        control_url=f"http://127.0.0.1:{ports.control}",
+        rtmp_url=f"rtmp://127.0.0.1:{ports.rtmp}",
+        hls_url=f"http://127.0.0.1:{ports.http}",
+    )
+    (app,) = origins.applications("origin1.test")
+    origins.assign_backup(app, "origin2.test")
+    backup = Nginx(origin_prefix(), ports)
+    backup.conf.write_text(
+        render_nginx_config(
+            issued.origin,
+            origins.applications("origin2.test"),
+            NginxConfigOptions(
+                prefix=str(backup.prefix),
+                api_url=stack.server.url,
+                secret=issued.secret,
+                rtmp_listen=f"127.0.0.1:{ports.rtmp}",
+                http_listen=f"127.0.0.1:{ports.http}",
+            ),
+        )
+    )
+    backup.start()
+    (edge,) = add_edges(stack, origin_prefix, 1, ("origin1.test", "origin2.test"))
+    try:
+        for nginx in (stack.nginx, backup):
+            ffmpeg.publish(nginx.rtmp_url("demo-origin/live/cam1"))
+        wait_until(lambda: len(stack.active()) == 2, timeout=20, what="cam1 live on both")
+        assert {s["origin_url"] for s in stack.active()} == {"origin1.test", "origin2.test"}
+        for nginx in (stack.nginx, backup):
+            directory = nginx.prefix / "hls.demo-origin.live" / "cam1"
+            wait_until(lambda d=directory: len(list(d.glob("*.ts"))) >= 2, timeout=20, what="ts")
+        assert set(fetch_all(edge)) == {200}
+        assert origin_segment_fetches(stack) and not origin_segment_fetches(backup)
+        stack.nginx.kill()  # origin1 is gone, without a goodbye
+        # Within the playlist's second in the cache, the edge asks again: origin2 answers.
+        wait_until(
+            lambda: set(fetch_all(edge)) == {200} and bool(origin_segment_fetches(backup)),
+            timeout=15,
+            what="HLS from the backup origin",
+        )
+        for _ in range(3):  # and it keeps serving, playlist and segments
+            time.sleep(1.1)
+            assert set(fetch_all(edge)) == {200}
+    finally:
+        edge.stop()
+        backup.stop()

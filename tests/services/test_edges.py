@@ -88,11 +88,23 @@ def test_the_edge_config_caches_fails_over_and_checks(services: Services) -> Non
     )
     assert "proxy_cache_lock on;" in text
     assert "server origin1.test:8088 max_fails=1 fail_timeout=5s;" in text
-    assert "server 10.0.0.2:8090 backup;" in text
+    # origin2 serves none of the edge's applications: no backup to fall back on.
+    assert "backup;" not in text
     assert "pull rtmp://origin1.test:1935 app=demo-origin/live flashVer=cdnpanel-edge" in text
     assert "/hooks/edges/edge1.test/hls;" in text
     assert "deny publish all;" in text
     assert "on_publish" not in text  # an edge takes no encoders
+    # With origin2 as demo-origin's backup origin, HLS falls back on it.
+    (app,) = services.origins.applications("edge1.test")
+    services.origins.assign_backup(app, "origin2.test")
+    with_backup = render_edge_config(
+        edge,
+        origins,
+        services.origins.applications("edge1.test"),
+        NginxConfigOptions(prefix="/srv/edge1", api_url="http://127.0.0.1:8080", secret=secret),
+    )
+    assert "server 10.0.0.2:8090 backup;" in with_backup
+    assert "pull rtmp://origin1.test:1935 app=demo-origin/live" in with_backup
     with pytest.raises(ValueError, match="cache size"):
         render_edge_config(
             edge,
@@ -102,3 +114,35 @@ def test_the_edge_config_caches_fails_over_and_checks(services: Services) -> Non
                 prefix="/srv/edge1", api_url="http://x:1", secret=secret, cache_max_size="lots"
             ),
         )
+
+
+def test_a_backup_origin_takes_the_applications_encoders_too(services: Services) -> None:
+    fleet(services)
+    (app,) = services.origins.applications("origin1.test")
+    assert services.origins.applications("origin2.test") == []
+    app = services.origins.assign_backup(app, "origin2.test")
+    assert [a.name for a in services.origins.applications("origin2.test")] == ["demo-origin"]
+    origin2 = services.origins.get("origin2.test")
+    assert origin2.serves(app)
+    assert services.streams.served_application(origin2, "demo-origin").backup_origin_id == (
+        origin2.id
+    )
+    # One application on both of the edge's origins is one application of the edge.
+    assert [a.name for a in services.origins.applications("edge1.test")] == ["demo-origin"]
+    for name, why in (
+        ("origin1.test", "already"),
+        ("edge1.test", "edge"),
+    ):
+        with pytest.raises(InvalidParameter, match=why) as refused:
+            services.origins.assign_backup(app, name)
+        assert refused.value.param == "backup_origin"
+    # Moving the application to its backup origin, or off every origin, ends the backup.
+    moved = services.origins.assign(app, "origin2.test")
+    assert (moved.origin_id, moved.backup_origin_id) == (origin2.id, None)
+    again = services.origins.assign_backup(moved, "origin1.test")
+    gone = services.origins.assign(again, None)
+    assert gone.origin_ids == ()
+    (stored,) = services.applications.list_for_account(app.account_id)
+    assert stored.origin_ids == ()
+    with pytest.raises(InvalidParameter, match="no origin"):
+        services.origins.assign_backup(gone, "origin1.test")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from cdnpanel.cli._context import CliState, pass_state, print_json, print_table
 from cdnpanel.records import Account, ApiKey, Application
 from cdnpanel.services.applications import PROTECTIONS, PUBLISHING
+
+if TYPE_CHECKING:
+    from cdnpanel.wiring import Services
 
 __all__ = ["account", "app", "json_option", "key", "when"]
 
@@ -34,15 +39,21 @@ def _key_json(k: ApiKey) -> dict[str, object]:
     }
 
 
-def _app_json(a: Application, origin: str | None = None) -> dict[str, object]:
+def _app_json(a: Application, origins: Mapping[int, str]) -> dict[str, object]:
+    """``origins``: every origin's name by id."""
     return {
         "id": a.id,
         "name": a.name,
         "created": when(a.created_at),
-        "origin": origin,
+        "origin": origins.get(a.origin_id or 0),
+        "backup_origin": origins.get(a.backup_origin_id or 0),
         "protection": a.protection,
         "publishing": a.publishing,
     }
+
+
+def _origin_names(services: Services) -> dict[int, str]:
+    return {o.id: o.name for o in services.origins.list_origins()}
 
 
 @click.group()
@@ -149,6 +160,12 @@ def app() -> None:
 _origin_option = click.option(
     "--origin", "origin_name", help="The origin (media server) that ingests and serves it."
 )
+_backup_origin_option = click.option(
+    "--backup-origin",
+    "backup_origin",
+    help="A second origin its encoders also publish to, that edges fetch its HLS from when "
+    "its origin fails; '' for none.",
+)
 _protection_option = click.option(
     "--protection",
     type=click.Choice(PROTECTIONS),
@@ -191,7 +208,7 @@ def app_create(
     if protection is not None:
         created = services.applications.protect(created, protection)
     if as_json:
-        print_json({"cdn": cdn, **_app_json(created, origin_name)})
+        print_json({"cdn": cdn, **_app_json(created, _origin_names(services))})
         return
     click.echo(f"created application {created.name!r} (id {created.id}) in CDN {cdn}")
     if created.needs_credentials:
@@ -210,6 +227,7 @@ def app_create(
 @click.option("--cdn", type=int, required=True, help="The account's CDN id.")
 @click.argument("name")
 @_origin_option
+@_backup_origin_option
 @_protection_option
 @_publishing_option
 @json_option
@@ -219,6 +237,7 @@ def app_update(
     cdn: int,
     name: str,
     origin_name: str | None,
+    backup_origin: str | None,
     protection: str | None,
     publishing: str | None,
     as_json: bool,
@@ -229,18 +248,25 @@ def app_update(
     (application,) = services.applications.resolve(owner.id, [name])
     if origin_name is not None:
         application = services.origins.assign(application, origin_name)
+    if backup_origin is not None:
+        application = services.origins.assign_backup(application, backup_origin or None)
     if protection is not None:
         application = services.applications.protect(application, protection)
     if publishing is not None:
         application = services.applications.set_publishing(application, publishing)
     if as_json:
-        origins = {o.id: o.name for o in services.origins.list_origins()}
-        origin = origins.get(application.origin_id) if application.origin_id else None
-        print_json({"cdn": cdn, **_app_json(application, origin)})
+        print_json({"cdn": cdn, **_app_json(application, _origin_names(services))})
         return
     click.echo(f"updated application {application.name!r} in CDN {cdn}")
-    if origin_name is not None:
-        _say_reload(origin_name)
+    for changed in (origin_name, backup_origin):
+        if changed:
+            _say_reload(changed)
+    if backup_origin:
+        click.echo(
+            f"Its encoders publish to {backup_origin} too; write the configs of the edges that "
+            "reach both origins again (cdnpanel edge nginx-config ...) and reload them.",
+            err=True,
+        )
 
 
 def _say_reload(origin_name: str) -> None:
@@ -259,18 +285,19 @@ def app_list(state: CliState, cdn: int, as_json: bool) -> None:
     """List an account's applications."""
     owner = state.services.accounts.get_account(cdn)
     apps = state.services.applications.list_for_account(owner.id)
-    origins = {o.id: o.name for o in state.services.origins.list_origins()}
+    origins = _origin_names(state.services)
     if as_json:
-        listed = [_app_json(a, origins.get(a.origin_id or 0)) for a in apps]
+        listed = [_app_json(a, origins) for a in apps]
         print_json({"cdn": cdn, "applications": listed})
         return
     print_table(
-        ["ID", "NAME", "ORIGIN", "PROTECTION", "PUBLISHING", "CREATED"],
+        ["ID", "NAME", "ORIGIN", "BACKUP ORIGIN", "PROTECTION", "PUBLISHING", "CREATED"],
         [
             (
                 a.id,
                 a.name,
                 origins.get(a.origin_id or 0, "-"),
+                origins.get(a.backup_origin_id or 0, "-"),
                 a.protection,
                 a.publishing,
                 when(a.created_at),

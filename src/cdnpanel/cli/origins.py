@@ -372,7 +372,7 @@ def edge() -> None:
     "origins",
     multiple=True,
     required=True,
-    help="An origin it pulls from (repeat: the first first, the others as backups).",
+    help="An origin it pulls from (repeat; an application's backup origin too, for failover).",
 )
 @click.option(
     "--control-url",
@@ -409,7 +409,7 @@ def edge_add(
     "--origin",
     "origins",
     multiple=True,
-    help="The origins it pulls from, all of them in order (repeat).",
+    help="The origins it pulls from, all of them (repeat).",
 )
 @click.option("--location", help="A label for where the edge is; '' for none.")
 @json_option

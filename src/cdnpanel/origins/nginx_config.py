@@ -139,8 +139,8 @@ def render_edge_config(
     options: NginxConfigOptions,
 ) -> str:
     """The nginx.conf text of an edge (``templates/edge.conf.j2``): ``origins`` are the ones
-    it pulls from, in its order, ``applications`` theirs. HLS is fetched from an
-    application's own origin, the edge's other origins as backups; RTMP pulled from it."""
+    it pulls from, ``applications`` theirs. HLS is fetched from an application's origin, from
+    its backup origin when that fails; RTMP pulled from its origin."""
     prefix, api = _checked(options)
     if not _SIZE.fullmatch(options.cache_max_size):
         raise ValueError(f"cache size must be like 512m or 4g, not {options.cache_max_size!r}")
@@ -151,29 +151,28 @@ def render_edge_config(
                     f"origin {origin.name}: {address!r} is no HOST:PORT "
                     f"(cdnpanel origin update {origin.name} --rtmp-url/--hls-url)"
                 )
-    upstreams = {
-        origin.id: _Upstream(
-            name=f"cdnpanel_origin_{position}",
-            origin=origin.name,
-            address=origin.hls_address,
-            backups=tuple(o.name for o in origins if o.id != origin.id),
-            backup_addresses=tuple(o.hls_address for o in origins if o.id != origin.id),
-        )
-        for position, origin in enumerate(origins, 1)
-    }
     by_id = {o.id: o for o in origins}
-    pairs = [
-        _EdgePair(
-            app.name,
-            inst,
-            by_id[app.origin_id].name,
-            by_id[app.origin_id].rtmp_address,
-            upstreams[app.origin_id].name,
+    # One upstream per application's origins that this edge reaches: the first its origin,
+    # the second (its backup origin, which its encoders also publish to) a `backup` server.
+    upstreams: dict[tuple[int, ...], _Upstream] = {}
+    pairs: list[_EdgePair] = []
+    for app in applications:
+        reached = tuple(i for i in app.origin_ids if i in by_id)
+        if not reached:
+            continue
+        first, backups = by_id[reached[0]], [by_id[i] for i in reached[1:]]
+        if reached not in upstreams:
+            upstreams[reached] = _Upstream(
+                name=f"cdnpanel_origin_{len(upstreams) + 1}",
+                origin=first.name,
+                address=first.hls_address,
+                backups=tuple(o.name for o in backups),
+                backup_addresses=tuple(o.hls_address for o in backups),
+            )
+        pairs.extend(
+            _EdgePair(app.name, inst, first.name, first.rtmp_address, upstreams[reached].name)
+            for inst in options.instances
         )
-        for app in applications
-        if app.origin_id in by_id
-        for inst in options.instances
-    ]
     control = urlsplit(edge.control_url)
     return _template("edge.conf.j2").render(
         edge=edge.name,

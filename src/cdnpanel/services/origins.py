@@ -39,7 +39,7 @@ ORIGIN_NAME = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 _HOOK_REFUSED = "origin hook refused: unknown origin or wrong secret"
-# An edge pulls from one origin and fails over to the others, in order.
+# The origins one edge reaches (each application's HLS from its origin, else its backup).
 MAX_EDGE_ORIGINS = 8
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}")
 
@@ -115,7 +115,8 @@ class OriginService:
         kind: str = "nginx-rtmp",
         location: str | None = None,
     ) -> IssuedOrigin:
-        """A new edge pulling from ``origins`` (the first first, the others as backups)."""
+        """A new edge pulling from ``origins``: each application of theirs from its origin,
+        its HLS from its backup origin when that fails (if the edge reaches both)."""
         _check_name(name, "edge1.example.net")
         upstreams = self._upstreams(origins)
         secret = self._tokens.secret()
@@ -217,11 +218,12 @@ class OriginService:
     def applications(self, name: str) -> list[Application]:
         """The applications the server serves: an origin's own, an edge's origins'."""
         server = self.get(name)
-        return [
-            app
+        found = {
+            app.id: app
             for origin_id in (server.upstreams if server.is_edge else (server.id,))
             for app in self._applications.list_for_origin(origin_id)
-        ]
+        }
+        return sorted(found.values(), key=lambda app: app.name)
 
     def assign(self, application: Application, origin_name: str | None) -> Application:
         """Serve the application from this origin (None: from no origin)."""
@@ -233,8 +235,30 @@ class OriginService:
                     "origin", f"{origin_name!r} is an edge: it serves its origins' applications"
                 )
             origin_id = origin.id
+        if origin_id == application.backup_origin_id or origin_id is None:
+            application = self.assign_backup(application, None)
         self._applications.set_origin(application_id=application.id, origin_id=origin_id)
         return replace(application, origin_id=origin_id)
+
+    def assign_backup(self, application: Application, origin_name: str | None) -> Application:
+        """A second origin the application's encoders publish to (None: none), which edges
+        fetch its HLS from when its origin fails."""
+        origin_id = None
+        if origin_name is not None:
+            origin = self.get(origin_name)
+            if origin.is_edge:
+                raise InvalidParameter("backup_origin", f"{origin_name!r} is an edge")
+            if application.origin_id is None:
+                raise InvalidParameter(
+                    "backup_origin", f"{application.name!r} has no origin to back up yet"
+                )
+            if origin.id == application.origin_id:
+                raise InvalidParameter(
+                    "backup_origin", f"{origin_name!r} is already {application.name!r}'s origin"
+                )
+            origin_id = origin.id
+        self._applications.set_backup_origin(application_id=application.id, origin_id=origin_id)
+        return replace(application, backup_origin_id=origin_id)
 
     def authenticate_hook(self, name: str, secret: str | None, role: str | None = None) -> Origin:
         """The server making a callback, if ``secret`` is its hook secret (and ``role``, when

@@ -156,7 +156,7 @@ class Reconciler:
         adopted = 0
         for key, publisher in publishers.items():
             app = apps.get(key[0])
-            if key in live_keys or app is None or app.origin_id != origin.id:
+            if key in live_keys or app is None or origin.id not in app.origin_ids:
                 continue
             adopted += self._adopt_publisher(origin, app, key[1], key[2], publisher, taken_at)
 
@@ -306,11 +306,12 @@ class Reconciler:
 
     def _served(self, server: Origin) -> list[Application]:
         """The applications whose viewers the server has: an origin's, an edge's origins'."""
-        return [
-            app
+        found = {
+            app.id: app
             for origin_id in (server.id, *server.upstreams)
             for app in self._applications.list_for_origin(origin_id)
-        ]
+        }
+        return list(found.values())
 
     def _applications_by_name(
         self, origin: Origin, snapshot: OriginSnapshot

@@ -124,7 +124,7 @@ class StreamRegistry:
         app = self._applications.get_by_name(name)
         if app is None:
             raise PermissionDenied(f"no account owns an application named {name[:100]!r}")
-        if app.origin_id != origin.id or origin.is_edge:
+        if origin.id not in app.origin_ids or origin.is_edge:
             raise PermissionDenied(
                 f"application {name!r} is not served by origin {origin.name!r} "
                 f"(cdnpanel app update --origin {origin.name} {name})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
@@ -24,6 +24,7 @@ _COLUMNS = (
     applications.c.origin_id,
     applications.c.protection,
     applications.c.publishing,
+    applications.c.backup_origin_id,
 )
 
 
@@ -110,10 +111,16 @@ class ApplicationStore:
         return Application(*rows[0]) if rows else None
 
     def list_for_origin(self, origin_id: int) -> list[Application]:
+        """The applications the origin takes encoders for: as their origin or backup origin."""
         with self._db.read() as conn:
             rows = conn.execute(
                 select(*_COLUMNS)
-                .where(applications.c.origin_id == origin_id)
+                .where(
+                    or_(
+                        applications.c.origin_id == origin_id,
+                        applications.c.backup_origin_id == origin_id,
+                    )
+                )
                 .order_by(applications.c.name)
             ).all()
         return [Application(*row) for row in rows]
@@ -135,11 +142,19 @@ class ApplicationStore:
             )
 
     def set_origin(self, *, application_id: int, origin_id: int | None) -> None:
+        """Its origin; None also ends its backup origin (a backup of no origin is none)."""
+        values = {"origin_id": origin_id} | ({} if origin_id else {"backup_origin_id": None})
+        with self._db.write() as conn:
+            conn.execute(
+                update(applications).where(applications.c.id == application_id).values(values)
+            )
+
+    def set_backup_origin(self, *, application_id: int, origin_id: int | None) -> None:
         with self._db.write() as conn:
             conn.execute(
                 update(applications)
                 .where(applications.c.id == application_id)
-                .values(origin_id=origin_id)
+                .values(backup_origin_id=origin_id)
             )
 
     def find_for_account(

@@ -126,6 +126,8 @@ applications = Table(
     Column("protection", String(16), nullable=False, server_default="none"),
     # "open" or "credentials": publishing needs a stream user's name and password (0010).
     Column("publishing", String(16), nullable=False, server_default="open"),
+    # The second origin its encoders publish to, for edges to fall back on (0011).
+    Column("backup_origin_id", Integer, ForeignKey("origins.id"), nullable=True),
     Index("ix_applications_account_id_name", "account_id", "name"),
 )
 

@@ -6,6 +6,9 @@ cdnpanel as an origin does. ``location`` is a label for the server's place (e.g.
 shown in viewer.livedetailed; ``rtmp_url`` and ``hls_url`` are where edges reach an origin's
 RTMP and HLS (NULL: the origin's host name on the generated config's ports, 1935 and 8088).
 
+An application may have a backup origin (``applications.backup_origin_id``): its encoders
+publish to both, and edges fetch its HLS from the backup when its origin fails.
+
 Every server that exists before this revision is an origin, as before.
 
 Revision ID: 0011
@@ -37,6 +40,15 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
     )
     op.create_index("ix_edge_origins_origin_id", "edge_origins", ["origin_id"])
+    with op.batch_alter_table("applications") as batch:
+        batch.add_column(
+            sa.Column(
+                "backup_origin_id",
+                sa.Integer(),
+                sa.ForeignKey("origins.id", name="fk_applications_backup_origin_id_origins"),
+                nullable=True,
+            )
+        )
     # viewer.livedetailed reads the sessions of one stream, across every server.
     op.create_index(
         "ix_viewer_sessions_application_id_path", "viewer_sessions", ["application_id", "path"]
@@ -47,6 +59,8 @@ def downgrade() -> None:
     op.drop_index("ix_viewer_sessions_application_id_path", "viewer_sessions")
     op.drop_index("ix_edge_origins_origin_id", "edge_origins")
     op.drop_table("edge_origins")
+    with op.batch_alter_table("applications") as batch:
+        batch.drop_column("backup_origin_id")
     with op.batch_alter_table("origins") as batch:
         batch.drop_column("hls_url")
         batch.drop_column("rtmp_url")
