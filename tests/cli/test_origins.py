@@ -76,6 +76,25 @@ def test_app_update_moves_an_application_to_an_origin(cdnpanel: Run, origin: str
     assert code == 1 and "159" in err
 
 
+def test_app_update_gives_an_application_a_backup_origin(cdnpanel: Run, origin: str) -> None:
+    cdnpanel("origin", "add", "origin2.example.net", "--control-url", "http://127.0.0.1:18082")
+    cdnpanel("app", "update", "--cdn", "158", "demo-origin", "--origin", "origin1.example.net")
+    update = ("app", "update", "--cdn", "158", "demo-origin", "--backup-origin")
+    code, out, err = cdnpanel(*update, "origin2.example.net", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert (answer["origin"], answer["backup_origin"]) == (
+        "origin1.example.net",
+        "origin2.example.net",
+    )
+    code, out, _ = cdnpanel("app", "list", "--cdn", "158")
+    assert "origin2.example.net" in out and "BACKUP ORIGIN" in out
+    code, _, err = cdnpanel(*update, "origin1.example.net")
+    assert code == 1 and "already" in err and "backup_origin" in err
+    code, out, _ = cdnpanel(*update, "", "--json")
+    assert code == 0 and json.loads(out)["backup_origin"] is None
+
+
 def config(cdnpanel: Run, prefix: Path, *extra: str) -> tuple[int, str, str]:
     return cdnpanel(
         "origin", "nginx-config", "origin1.example.net", "--prefix", str(prefix), *extra
