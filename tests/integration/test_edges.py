@@ -149,18 +149,32 @@ def test_edges_check_tickets_with_the_viewers_address(fleet: Any, ffmpeg: Ffmpeg
     transport = httpx.HTTPTransport(local_address="127.0.0.2")
     with httpx.Client(transport=transport, timeout=10) as other:
         assert other.get(edge2.http_url(PLAYLIST + bound_query)).status_code == 200
-    # RTMP on an edge: refused without a ticket.
+    # RTMP on an edge: refused without a ticket; with one, it plays until the ticket is
+    # revoked, which drops it on the edge.
     player = ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
     assert player.wait(timeout=20) != 0
+    rtmp = stack.php("sevu.request", app="demo-origin", video="cam1", **{"pass": "edge-pw-3"})
+    ticketed = ffmpeg.play(
+        edge2.rtmp_url(f"demo-origin/live/cam1?key={rtmp['ticket']['key']}&pass=edge-pw-3")
+    )
+    wait_until(
+        lambda: stack.client.viewer.livedetailed("demo-origin", "cam1")["rtmp"] == 1,
+        timeout=20,
+        what="the ticketed RTMP player on edge2",
+    )
+    assert ticketed.poll() is None
+    stack.client.sevu.revoke(rtmp["ticket"]["key"])
+    ticketed.wait(timeout=20)  # dropped on the edge
 
 
 def test_close_stops_the_stream_on_the_edges(fleet: Any, ffmpeg: Ffmpeg) -> None:
-    stack, (edge1, _edge2) = fleet
-    player = ffmpeg.play(edge1.rtmp_url("demo-origin/live/cam1"))
-    wait_until(lambda: stack.viewers() >= 1, timeout=20, what="the RTMP player on edge1")
+    stack, edges = fleet
+    players = [ffmpeg.play(edge.rtmp_url("demo-origin/live/cam1")) for edge in edges]
+    wait_until(lambda: stack.viewers() >= 2, timeout=20, what="an RTMP player on each edge")
     (live,) = stack.active()
     stack.client.stream.close(stream_id=live["stream_id"], lock=1)
-    player.wait(timeout=30)  # the edge dropped its pull and its players
+    for player in players:
+        player.wait(timeout=30)  # each edge dropped its pull and its players
     wait_until(lambda: stack.viewers() == 0, timeout=20, what="no viewer counted")
 
 
