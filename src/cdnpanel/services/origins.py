@@ -218,12 +218,9 @@ class OriginService:
     def applications(self, name: str) -> list[Application]:
         """The applications the server serves: an origin's own, an edge's origins'."""
         server = self.get(name)
-        found = {
-            app.id: app
-            for origin_id in (server.upstreams if server.is_edge else (server.id,))
-            for app in self._applications.list_for_origin(origin_id)
-        }
-        return sorted(found.values(), key=lambda app: app.name)
+        return self._applications.list_for_origins(
+            server.upstreams if server.is_edge else (server.id,)
+        )
 
     def assign(self, application: Application, origin_name: str | None) -> Application:
         """Serve the application from this origin (None: from no origin)."""

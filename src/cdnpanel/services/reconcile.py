@@ -306,12 +306,7 @@ class Reconciler:
 
     def _served(self, server: Origin) -> list[Application]:
         """The applications whose viewers the server has: an origin's, an edge's origins'."""
-        found = {
-            app.id: app
-            for origin_id in (server.id, *server.upstreams)
-            for app in self._applications.list_for_origin(origin_id)
-        }
-        return list(found.values())
+        return self._applications.list_for_origins((server.id, *server.upstreams))
 
     def _applications_by_name(
         self, origin: Origin, snapshot: OriginSnapshot

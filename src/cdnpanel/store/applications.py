@@ -110,15 +110,17 @@ class ApplicationStore:
         rows = self._db.query(_BY_ID, {"id": application_id})
         return Application(*rows[0]) if rows else None
 
-    def list_for_origin(self, origin_id: int) -> list[Application]:
-        """The applications the origin takes encoders for: as their origin or backup origin."""
+    def list_for_origins(self, origin_ids: Collection[int]) -> list[Application]:
+        """The applications these origins take encoders for (as their origin or backup
+        origin), each once, by name."""
+        ids = list(origin_ids)
         with self._db.read() as conn:
             rows = conn.execute(
                 select(*_COLUMNS)
                 .where(
                     or_(
-                        applications.c.origin_id == origin_id,
-                        applications.c.backup_origin_id == origin_id,
+                        applications.c.origin_id.in_(ids),
+                        applications.c.backup_origin_id.in_(ids),
                     )
                 )
                 .order_by(applications.c.name)
