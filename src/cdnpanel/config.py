@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     session_flush_interval: float = Field(
         0.5, gt=0, le=10, description="Seconds between writes of HLS viewer sessions"
     )
+    attempt_retention_days: int = Field(
+        90, ge=1, le=3660, description="Days the attempt log keeps a playback attempt"
+    )
 
     @field_validator("replays", mode="before")
     @classmethod

@@ -19,9 +19,11 @@ __all__ = [
     "Application",
     "Attempt",
     "AttemptFilter",
+    "AttemptPage",
     "Claim",
     "HlsTouch",
     "KeyCredential",
+    "LoggedAttempt",
     "NewTicket",
     "Nonce",
     "Origin",
@@ -300,6 +302,7 @@ class Attempt:
     server: str
     success: bool = False
     reason: str = ""
+    protocol: str = ""  # hls or rtmp; "" for attempts logged before 0012
 
     def row(self) -> dict[str, Any]:
         return {
@@ -315,7 +318,26 @@ class Attempt:
             "success": int(self.success),
             "reason": self.reason[:64],
             "server": self.server[:253],
+            "protocol": self.protocol[:8],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAttempt:
+    """An attempt as ``sevu.errorlog`` lists it: the log's row and whether the password tried
+    was the ticket's (None when none was sent or the key is no ticket of the account)."""
+
+    id: int
+    attempt: Attempt
+    pass_matched: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPage:
+    """One page of a ticket's attempts in time order, and how many match in all."""
+
+    total: int
+    attempts: list[LoggedAttempt]
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,7 @@ def build_services(
         run=db.run,
         clock=clock,
         freshness=freshness,
+        attempt_retention_days=settings.attempt_retention_days,
     )
     # Origins answer on loopback or a private network: never through an environment proxy.
     origin_http = httpx.Client(timeout=settings.origin_timeout, trust_env=False)

@@ -191,6 +191,7 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "stream.active": {},
     "sevu.status": {"key": "<ticket>"},
     "sevu.errorcount": {},
+    "sevu.errorlog": {"key": "<ticket>"},
     "sevu.liststreamusers": {},
     "sevu.retrievestreamuser": {"app": "demo-origin", "stream": "cam1", "user": "enc"},
 }

@@ -242,3 +242,123 @@ async def test_a_taken_ticket_key_fails_that_request_alone(
     )
     assert issued.ticket.key == "mystream.other.2" and issued.ticket.id > 0
     assert stored_tickets(origin_world) == 2
+
+
+async def _three_attempts(
+    world: OriginWorld, call: CallCommand, times: list[float] | None = None
+) -> str:
+    """An admitted HLS session, a refusal from outside the ticket's network and one with the
+    wrong password, one second apart (their times added to ``times``): the ticket's key."""
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    world.services.applications.protect(app, "sevu")
+    world.clock.advance(10)
+    key = request(call, ip="198.51.100.0/24")["ticket"]["key"]
+    viewers = world.services.viewers
+    for n, (address, password) in enumerate(
+        [("198.51.100.1", "s3cret-pass"), ("203.0.113.1", "s3cret-pass"), ("198.51.100.2", "no")]
+    ):
+        world.clock.advance(1)
+        if times is not None:
+            times.append(world.clock.now)
+        uri = f"/demo-origin/live/mystream/index.m3u8?key={key}&pass={password}"
+        await viewers.check_hls(world.origin, uri=uri, address=address, user_agent=str(n))
+    viewers.flush()
+    return key
+
+
+async def test_errorlog_lists_a_tickets_attempts_in_time_order_with_reasons(
+    origin_world: OriginWorld, call: CallCommand
+) -> None:
+    world = origin_world
+    times: list[float] = []
+    key = await _three_attempts(world, call, times)
+    start = times[0]
+    answer = call("sevu.errorlog", key=key)
+    assert (answer["status"], answer["message"], answer["total"]) == (
+        "success",
+        "Found Ticket Attempts",
+        3,
+    )
+    rows = answer["data"]
+    assert [(r["ip"], r["success"], r["reason"], r["pass_matched"]) for r in rows] == [
+        ("198.51.100.1", 1, "Admitted", True),
+        ("203.0.113.1", 0, "Invalid IP Address", True),
+        ("198.51.100.2", 0, "Invalid Auth Token", False),
+    ]
+    assert [r["datetime"] for r in rows] == [date(t) for t in times]
+    assert {(r["key"], r["app"], r["appinst"], r["video"], r["protocol"]) for r in rows} == {
+        (key, "demo-origin", "live", "mystream", "hls")
+    }
+    assert {r["server"] for r in rows} == {world.origin.name}
+    assert rows[0]["id"] < rows[1]["id"] < rows[2]["id"]
+    assert answer["kept_since"] == date(world.clock.now - 90 * 86400)
+    # Filters and pages.
+    refused = call("sevu.errorlog", key=key, success=0)
+    assert (refused["total"], [r["ip"] for r in refused["data"]]) == (
+        2,
+        ["203.0.113.1", "198.51.100.2"],
+    )
+    page = call("sevu.errorlog", key=key, limit=1, seek="1")
+    assert (page["total"], [r["ip"] for r in page["data"]]) == (3, ["203.0.113.1"])
+    assert call("sevu.errorlog", key=key, seek=3)["data"] == []
+    assert call("sevu.errorlog", key=key, starttime=int(start) + 1)["total"] == 2
+    assert call("sevu.errorlog", key=key, starttime=date(start + 2))["total"] == 1
+    tomorrow = datetime.fromtimestamp(start + 86400, UTC).strftime("%Y-%m-%d")
+    assert call("sevu.errorlog", key=key, starttime=tomorrow)["total"] == 0
+    none = call("sevu.errorlog", key="nobody.tried.this")
+    assert (none["message"], none["total"], none["data"]) == ("No Ticket Attempts Found", 0, [])
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({}, None),  # key is required
+        ({"key": ""}, "key"),
+        ({"key": "k", "starttime": "yesterday"}, "starttime"),
+        ({"key": "k", "starttime": "2026-02-30"}, "starttime"),
+        ({"key": "k", "starttime": "2026-12-01 25:00:00"}, "starttime"),
+        ({"key": "k", "success": 2}, "success"),
+        ({"key": "k", "limit": 0}, "limit"),
+        ({"key": "k", "limit": 1001}, "limit"),
+        ({"key": "k", "seek": 1_000_001}, "seek"),
+        ({"key": "k", "seek": -1}, "seek"),
+    ],
+)
+def test_errorlog_refuses_bad_parameters_by_name(
+    call: CallCommand, params: dict[str, Any], param: str | None
+) -> None:
+    answer = call("sevu.errorlog", **params)
+    assert answer["status"] == "failure", answer
+    if param is None:
+        assert (answer["code"], answer["fields"]) == ("0006", ["key"]), answer
+    else:
+        assert (answer["code"], answer["param"]) == ("0008", param), answer
+
+
+async def test_another_account_sees_none_of_a_tickets_attempts(
+    origin_world: OriginWorld, call: CallCommand, call_as: Callable[[Tenant], CallCommand]
+) -> None:
+    key = await _three_attempts(origin_world, call)
+    theirs = call_as(origin_world.other)("sevu.errorlog", key=key)
+    assert (theirs["status"], theirs["total"], theirs["data"]) == ("success", 0, [])
+
+
+async def test_attempts_past_the_retention_are_deleted_and_uncounted(
+    origin_world: OriginWorld, call: CallCommand
+) -> None:
+    world = origin_world
+    old = await _three_attempts(world, call)
+    world.clock.advance(60 * 86400)
+    recent = await _three_attempts(world, call)
+    assert call("sevu.errorcount")["error_count"] == 6
+    tickets = world.services.tickets
+    world.clock.advance(31 * 86400)  # the first three are 91 days old, the others 31
+    assert tickets.expire_attempts_step() is False  # fewer than a chunk: nothing left
+    assert call("sevu.errorlog", key=old)["total"] == 0
+    assert call("sevu.errorlog", key=recent)["total"] == 3
+    assert call("sevu.errorcount")["error_count"] == 3
+    assert call("sevu.errorcount", success=0)["error_count"] == 2
+    assert call("sevu.errorcount", app="demo-origin", success=1)["error_count"] == 1
+    assert call("sevu.errorcount", video="mystream")["error_count"] == 3
+    assert tickets.expire_attempts_step() is False  # again: nothing to do
+    assert call("sevu.errorcount")["error_count"] == 3

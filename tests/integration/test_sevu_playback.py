@@ -148,6 +148,34 @@ def test_expired_revoked_and_used_up_tickets(live: Stack, ffmpeg: Ffmpeg) -> Non
     )
 
 
+def test_errorlog_lists_real_plays_with_their_reasons(live: Stack, ffmpeg: Ffmpeg) -> None:
+    key = ticket(live, uses=1)
+    player = ffmpeg.play(live.nginx.http_url(f"demo-origin/live/cam1/index.m3u8{query(key)}"))
+    wait_until(lambda: live.viewers() == 1, timeout=20, what="the HLS player admitted")
+    refused = ffmpeg.play(live.nginx.rtmp_url("demo-origin/live/cam1") + query(key))
+    assert refused_within(refused, 20)  # a second session: the ticket's one use is taken
+    assert playlist(live, key, "not-the-password").status_code == 403
+    answer = wait_until(
+        lambda: (a := live.php("sevu.errorlog", key=key))["total"] >= 3 and a,
+        timeout=5,
+        what="three attempts in the log",
+    )
+    assert answer["message"] == "Found Ticket Attempts"
+    rows = answer["data"]
+    assert [(r["protocol"], r["success"], r["reason"]) for r in rows[:3]] == [
+        ("hls", 1, "Admitted"),
+        ("rtmp", 0, Reason.USED_UP),
+        ("hls", 0, Reason.BAD_TOKEN),
+    ]
+    assert [r["pass_matched"] for r in rows[:3]] == [True, True, False]
+    assert {(r["app"], r["appinst"], r["video"], r["ip"]) for r in rows} == {
+        ("demo-origin", "live", "cam1", "127.0.0.1")
+    }
+    only_refused = live.client.sevu.errorlog(key, success=False)
+    assert [r["reason"] for r in only_refused["data"]] == [Reason.USED_UP, Reason.BAD_TOKEN]
+    player.kill()
+
+
 def test_a_revoked_ticket_stops_running_viewers(live: Stack, ffmpeg: Ffmpeg) -> None:
     key = ticket(live)
     hls = ffmpeg.play(live.nginx.http_url(f"demo-origin/live/cam1/index.m3u8{query(key)}"))

@@ -162,6 +162,23 @@ class SevuCommands(_Commands[R]):
             | _given(**{"pass": password}),
         )
 
+    def errorlog(
+        self,
+        key: str,
+        *,
+        starttime: int | str | None = None,
+        success: bool | None = None,
+        limit: int | None = None,
+        seek: int | None = None,
+    ) -> R:
+        """The ticket's playback attempts, oldest first: ``answer["data"]`` (time, address,
+        video, protocol, outcome and reason), ``answer["total"]`` matching in all."""
+        flag = None if success is None else int(success)
+        return self._call(
+            "sevu.errorlog",
+            {"key": key} | _given(starttime=starttime, success=flag, limit=limit, seek=seek),
+        )
+
     def addstreamuser(
         self,
         app: AppRef,

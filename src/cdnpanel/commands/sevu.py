@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import calendar
 import time
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, StrictStr
 
-from cdnpanel.commands.params import Flag, WholeNumber
+from cdnpanel.commands.params import Flag, StartTime, WholeNumber
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.protocol import codes
-from cdnpanel.records import Ticket
-from cdnpanel.services.ticket_rules import normalise_address
+from cdnpanel.records import LoggedAttempt, Ticket
+from cdnpanel.services.ticket_rules import Reason, normalise_address
+from cdnpanel.services.usage import day_of, parse_day
 
 __all__ = ["COMMANDS"]
 
@@ -151,6 +153,78 @@ def errorcount(context: CommandContext, params: ErrorCountParams) -> Answer:
     return Answer(found.title, {"code": int(found.code), "error_count": count})
 
 
+MAX_ERRORLOG_LIMIT = 1000
+MAX_SEEK = 1_000_000  # a page past the millionth attempt: narrow by starttime instead
+
+
+class ErrorLogParams(KeyParams):
+    starttime: StartTime | None = None
+    success: Flag | None = None
+    limit: Annotated[WholeNumber, Field(ge=1, le=MAX_ERRORLOG_LIMIT)] = 100
+    seek: Annotated[WholeNumber, Field(le=MAX_SEEK)] = 0
+
+
+@command(
+    "sevu.errorlog",
+    params=ErrorLogParams,
+    summary="A ticket's playback attempts in time order: when, from where, what, how, and why.",
+    uses=("tickets",),
+    reads=True,
+)
+def errorlog(context: CommandContext, params: ErrorLogParams) -> Answer:
+    tickets = context.services.tickets
+    since = None if params.starttime is None else _since(params.starttime)
+    page = tickets.attempt_log(
+        context.caller.account_id,
+        params.key,
+        since=since,
+        success=None if params.success is None else bool(params.success),
+        limit=params.limit,
+        seek=params.seek,
+    )
+    rows = [_attempt_row(logged) for logged in page.attempts]
+    return Answer(
+        "Found Ticket Attempts" if page.total else "No Ticket Attempts Found",
+        {"data": rows, "total": page.total, "kept_since": _date(tickets.attempts_kept_since())},
+    )
+
+
+def _since(starttime: int | str) -> int:
+    """``starttime``: a Unix time, a day (``YYYY-MM-DD``, from its midnight UTC) or a moment
+    in the ticket dates' own form (``YYYY-MM-DD HH:MM:SS``, UTC)."""
+    if isinstance(starttime, int):
+        return starttime
+    text = starttime.strip()
+    if len(text) == 19 and text[10] == " ":
+        try:
+            moment = time.strptime(text, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise InvalidParameter(
+                "starttime", f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS, UTC)"
+            ) from None
+        return calendar.timegm(moment)
+    return day_of(parse_day(text, "starttime")) * 86400
+
+
+def _attempt_row(logged: LoggedAttempt) -> dict[str, Any]:
+    """One attempt, with the v2 ``sevu_attempt`` object's names where it has one."""
+    attempt = logged.attempt
+    return {
+        "id": logged.id,
+        "datetime": _date(attempt.at),
+        "key": attempt.key,
+        "ip": attempt.ip,
+        "app": attempt.app,
+        "appinst": attempt.inst,
+        "video": attempt.video,
+        "protocol": attempt.protocol or None,
+        "success": int(attempt.success),
+        "reason": "Admitted" if attempt.reason == Reason.ADMITTED else attempt.reason,
+        "server": attempt.server,
+        "pass_matched": logged.pass_matched,
+    }
+
+
 def _ticket_fields(ticket: Ticket, *, password: str | None) -> dict[str, Any]:
     return {
         "key": ticket.key,
@@ -172,4 +246,4 @@ def _date(timestamp: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
 
-COMMANDS = (request, status, revoke, errorcount)
+COMMANDS = (request, status, revoke, errorcount, errorlog)

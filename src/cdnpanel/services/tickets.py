@@ -14,7 +14,16 @@ from typing import Any
 
 from cdnpanel.errors import Conflict, InvalidParameter, NotFound
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
-from cdnpanel.records import Attempt, AttemptFilter, NewTicket, SessionRequest, Ticket, Verdict
+from cdnpanel.records import (
+    Attempt,
+    AttemptFilter,
+    AttemptPage,
+    LoggedAttempt,
+    NewTicket,
+    SessionRequest,
+    Ticket,
+    Verdict,
+)
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.services.ticket_rules import (
@@ -30,7 +39,7 @@ from cdnpanel.services.ticket_rules import (
     parse_patterns,
 )
 from cdnpanel.store.applications import ApplicationStore
-from cdnpanel.store.attempts import AttemptLog
+from cdnpanel.store.attempts import EXPIRE_CHUNK, AttemptLog
 from cdnpanel.store.database import StoreRun
 from cdnpanel.store.tickets import TicketStore
 
@@ -55,10 +64,12 @@ class TicketService:
         run: StoreRun,
         clock: Clock,
         freshness: Freshness = DEFAULT_FRESHNESS,
+        attempt_retention_days: int = 90,
     ) -> None:
         """``run`` does store work from async code (``Database.run``); ``freshness`` bounds
-        the cache of ticket rules."""
+        the cache of ticket rules; the attempt log keeps ``attempt_retention_days``."""
         self._tickets = tickets
+        self._attempt_retention = attempt_retention_days * 86400
         self._attempts = attempts
         self._run = run
         self._applications = applications
@@ -165,6 +176,46 @@ class TicketService:
             success=success,
         )
         return self._attempts.count(account_id, where, limit=limit, seek=seek)
+
+    def attempt_log(
+        self,
+        account_id: int,
+        key: str,
+        *,
+        since: int | None = None,
+        success: bool | None = None,
+        limit: int = 100,
+        seek: int = 0,
+    ) -> AttemptPage:
+        """The account's attempts with ``key`` (a ticket's, or a key players tried that is
+        none), oldest first from ``since`` (default: as far back as the log keeps)."""
+        start = self.attempts_kept_since() if since is None else since
+        total, rows = self._attempts.page(
+            account_id, key, since=start, success=success, limit=limit, seek=seek
+        )
+        found = self._tickets.get_by_key(key) if rows and _possible_key(key) else None
+        ticket = found if found is not None and found.account_id == account_id else None
+        return AttemptPage(
+            total,
+            [
+                LoggedAttempt(
+                    id,
+                    attempt,
+                    None
+                    if ticket is None or attempt.pass_hash is None
+                    else hmac.compare_digest(attempt.pass_hash, ticket.pass_hash),
+                )
+                for id, attempt in rows
+            ],
+        )
+
+    def attempts_kept_since(self) -> int:
+        """The Unix time of the oldest attempt the retention keeps."""
+        return int(self._clock()) - self._attempt_retention
+
+    def expire_attempts_step(self) -> bool:
+        """Delete a chunk of attempts past the retention: True while more may be left."""
+        return self._attempts.expire(self.attempts_kept_since()) >= EXPIRE_CHUNK
 
     # -- for the usher --------------------------------------------------------------------------
 

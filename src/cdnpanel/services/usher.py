@@ -82,6 +82,7 @@ class Usher:
             video=stream.path,
             ip=address,
             server=origin.name,
+            protocol=protocol,
         )
         viewer = viewer_of(protocol, key, client_id)
         session = (origin.id, stream, viewer)

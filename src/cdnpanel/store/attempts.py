@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from cdnpanel.records import Attempt, AttemptFilter
 from cdnpanel.store._dialect import insert_or_add
@@ -19,7 +19,11 @@ from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import attempt_counts, ticket_attempts
 
-__all__ = ["COUNTED", "AttemptLog"]
+__all__ = ["COUNTED", "EXPIRE_CHUNK", "AttemptLog"]
+
+# Attempts deleted per transaction by the retention sweep (the SQLite writer is shared with
+# the request path: no background transaction may hold it long).
+EXPIRE_CHUNK = 500
 
 _ATTEMPT_COLUMNS = (
     "account_id",
@@ -34,6 +38,7 @@ _ATTEMPT_COLUMNS = (
     "success",
     "reason",
     "server",
+    "protocol",
 )
 _INSERT_ATTEMPT = Prepared(
     insert(ticket_attempts).values({name: bindparam(name) for name in _ATTEMPT_COLUMNS})
@@ -153,3 +158,80 @@ class AttemptLog:
             query = query.where(ticket_attempts.c.success == int(where.success))
         with self._db.read() as conn:
             return int(conn.execute(query.select_from(ticket_attempts)).scalar_one())
+
+    def page(
+        self,
+        account_id: int,
+        key: str,
+        *,
+        since: int,
+        success: bool | None,
+        limit: int,
+        seek: int,
+    ) -> tuple[int, list[tuple[int, Attempt]]]:
+        """The account's attempts with ``key`` from ``since`` on, oldest first: how many match,
+        and results ``seek+1`` to ``seek+limit`` with their ids (on the (account, key, time)
+        index)."""
+        t = ticket_attempts
+        where = [t.c.account_id == account_id, t.c.key == key, t.c.at >= since]
+        if success is not None:
+            where.append(t.c.success == int(success))
+        rows_query = (
+            select(t.c.id, *(t.c[name] for name in _ATTEMPT_COLUMNS))
+            .where(*where)
+            .order_by(t.c.at, t.c.id)
+            .limit(limit)
+            .offset(seek)
+        )
+        with self._db.read() as conn:
+            total = int(conn.execute(select(func.count()).where(*where)).scalar_one())
+            rows = conn.execute(rows_query).all() if total > seek else []
+        return total, [(row.id, _attempt(row._mapping)) for row in rows]
+
+    def expire(self, before: int, *, chunk: int = EXPIRE_CHUNK) -> int:
+        """Delete up to ``chunk`` of the oldest attempts made before ``before`` (Unix time) and
+        take them out of ``attempt_counts`` in the same transaction: how many went.
+
+        The deletion returns what it deleted, so two processes sweeping at once never take the
+        same attempt out of the counters twice."""
+        t = ticket_attempts
+        oldest = select(t.c.id).where(t.c.at < before).order_by(t.c.at).limit(chunk)
+        gone = (
+            delete(t)
+            .where(t.c.id.in_(oldest.scalar_subquery()))
+            .returning(t.c.account_id, t.c.app, t.c.video, t.c.success)
+        )
+        with self._db.write() as conn:
+            rows = conn.execute(gone).all()
+            deltas: Counter[tuple[int, str, str, int]] = Counter()
+            for row in rows:
+                for dimension, field in COUNTED.items():
+                    value = row._mapping[field] if field else ""
+                    deltas[(row.account_id, dimension, value, row.success)] -= 1
+            if deltas:
+                self._add_counts.rowcounts(
+                    conn,
+                    [
+                        {"account_id": a, "dimension": d, "value": v, "success": s, "attempts": n}
+                        for (a, d, v, s), n in deltas.items()
+                    ],
+                )
+        return len(rows)
+
+
+def _attempt(row: Any) -> Attempt:
+    return Attempt(
+        account_id=row["account_id"],
+        ticket_id=row["ticket_id"],
+        at=row["at"],
+        key=row["key"],
+        pass_hash=row["pass_hash"],
+        app=row["app"],
+        inst=row["inst"],
+        video=row["video"],
+        ip=row["ip"],
+        server=row["server"],
+        success=bool(row["success"]),
+        reason=row["reason"],
+        protocol=row["protocol"],
+    )

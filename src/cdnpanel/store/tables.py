@@ -325,12 +325,15 @@ ticket_attempts = Table(
     Column("success", Integer, nullable=False),
     Column("reason", String(64), nullable=False),
     Column("server", String(253), nullable=False),
+    Column("protocol", String(8), nullable=False, server_default=""),  # hls or rtmp (0012)
     # sevu.errorcount counts no filter, app and video (with or without success) from
-    # attempt_counts; these indexes serve the other filters, each led by the account.
-    Index("ix_ticket_attempts_account_key", "account_id", "key"),
+    # attempt_counts; these indexes serve the other filters, each led by the account. The key's
+    # also gives sevu.errorlog its time order; the time's is for the retention sweep (0012).
+    Index("ix_ticket_attempts_account_key_at", "account_id", "key", "at"),
     Index("ix_ticket_attempts_account_video", "account_id", "video"),
     Index("ix_ticket_attempts_account_ip", "account_id", "ip"),
     Index("ix_ticket_attempts_account_pass", "account_id", "pass_hash"),
+    Index("ix_ticket_attempts_at", "at"),
 )
 
 # Attempt counters kept in step with ticket_attempts (same transactions), for the sevu.errorcount

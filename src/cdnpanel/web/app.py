@@ -31,6 +31,7 @@ log = logging.getLogger("cdnpanel.web")
 
 NONCE_SWEEP_SECONDS = 30.0
 SESSION_SWEEP_SECONDS = 1.0
+ATTEMPT_SWEEP_SECONDS = 60.0
 
 
 def _json_http_error(request: Request, exc: Exception) -> Response:
@@ -81,6 +82,11 @@ def create_app(
                     "ending expired HLS viewer sessions",
                     SESSION_SWEEP_SECONDS,
                     services.viewers.sweep_step,
+                ),
+                (
+                    "deleting attempts past the attempt log's retention",
+                    ATTEMPT_SWEEP_SECONDS,
+                    services.tickets.expire_attempts_step,
                 ),
             ]
             for what, every, step in steps:
