@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     session_flush_interval: float = Field(
         0.5, gt=0, le=10, description="Seconds between writes of HLS viewer sessions"
     )
+    usage_per_url: bool = Field(
+        True, description="Roll up ingested usage per video too (video.usage, usage.vse)"
+    )
+    usage_max_videos_per_day: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="Distinct videos kept per application and day; the rest count as no video",
+    )
     attempt_retention_days: int = Field(
         90, ge=1, le=3660, description="Days the attempt log keeps a playback attempt"
     )

@@ -21,6 +21,7 @@ __all__ = [
     "AttemptFilter",
     "AttemptPage",
     "Claim",
+    "DayTotal",
     "HlsTouch",
     "KeyCredential",
     "LoggedAttempt",
@@ -34,6 +35,7 @@ __all__ = [
     "StreamUser",
     "Ticket",
     "Verdict",
+    "VideoUsage",
     "ViewerSession",
     "ViewersOn",
 ]
@@ -438,3 +440,23 @@ class UsageSummary:
     bandwidth: dict[str, int]
     requests: dict[str, int]
     meters: dict[str, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoUsage:
+    """A video's (stream name or VOD path) bytes and requests over a day or a month;
+    ``kind`` "vod", "live" or "" (the row of requests that named no video)."""
+
+    video: str
+    kind: str
+    bytes: int
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotal:
+    """An application's bytes and requests on one UTC day (``date``: ``YYYY-MM-DD``)."""
+
+    date: str
+    bytes: int
+    requests: int

@@ -169,7 +169,13 @@ def build_services(
         ),
         stream_users=stream_users,
         tickets=tickets,
-        usage=UsageService(UsageStore(db), applications, clock=clock, freshness=freshness),
+        usage=UsageService(
+            UsageStore(db, max_videos_per_day=settings.usage_max_videos_per_day),
+            applications,
+            clock=clock,
+            freshness=freshness,
+            per_url=settings.usage_per_url,
+        ),
         viewers=ViewerService(
             viewers,
             applications,

@@ -16,8 +16,21 @@ def per_day(format_name: str, text: bytes) -> dict[tuple[int | None, bytes], lis
     totals = fmt.parse(text)
     folded: dict[tuple[int | None, bytes], list[int]] = {}
     for key, count in totals.requests.items():
-        minute, offset, app = key
+        minute, offset, app, _place = key
         row = folded.setdefault((fmt.utc_day(minute, offset), app), [0, 0])
+        row[0] += totals.bytes.get(key, 0)
+        row[1] += count
+    return folded
+
+
+def per_video(format_name: str, text: bytes) -> dict[tuple[bytes, str | None], list[int]]:
+    """Totals of a parse folded to (app, video) -> [bytes, requests]."""
+    fmt = FORMATS[format_name]
+    totals = fmt.parse(text)
+    folded: dict[tuple[bytes, str | None], list[int]] = {}
+    for key, count in totals.requests.items():
+        _minute, _offset, app, place = key
+        row = folded.setdefault((app, fmt.video(place)), [0, 0])
         row[0] += totals.bytes.get(key, 0)
         row[1] += count
     return folded
@@ -40,6 +53,33 @@ def test_combined_counts_requests_and_bytes_per_app() -> None:
         (DAY, b"live"): [500310, 2],
         (DAY, b"vod"): [7, 1],
     }
+
+
+def test_videos_are_the_directory_below_the_instance() -> None:
+    text = (
+        combined("20/Nov/2026:10:00:00 +0000", "/live/_definst_/cam1/playlist.m3u8?key=k", "310")
+        + combined("20/Nov/2026:10:00:01 +0000", "/live/_definst_/cam1/seg1.ts", "500000")
+        + combined("20/Nov/2026:10:00:02 +0000", "/live/_definst_/cam1/seg2.ts", "400000")
+        + combined("20/Nov/2026:10:00:03 +0000", "/live/play/caf%C3%A9/index.m3u8", "9")
+        + combined("20/Nov/2026:10:00:04 +0000", "/vod/play/sestore/jb/a.mp4/playlist.m3u8", "7")
+        + combined("20/Nov/2026:10:00:05 +0000", "/vod/play/sestore/jb/a.mp4/media_1.ts", "70")
+        + combined("20/Nov/2026:10:00:06 +0000", "/vod/play/top.mp4", "5")  # under the instance
+        + combined("20/Nov/2026:10:00:07 +0000", "/vod/play/x/../../etc/passwd", "3")
+        + combined("20/Nov/2026:10:00:08 +0000", "/vod", "1")
+    )
+    assert per_video("combined", text) == {
+        (b"live", "cam1"): [900310, 3],
+        (b"live", "café"): [9, 1],
+        (b"vod", "sestore/jb/a.mp4"): [77, 2],
+        (b"vod", ""): [6, 2],
+        (b"vod", None): [3, 1],
+    }
+    # Without places: the same per-application totals, every place b"".
+    fmt = FORMATS["combined"]
+    apps = fmt.parse(text, per_url=False)
+    assert {key[3] for key in apps.requests} == {b""}
+    assert per_day("combined", text) == {(DAY, b"live"): [900319, 4], (DAY, b"vod"): [86, 5]}
+    assert sum(apps.bytes.values()) == sum(fmt.parse(text).bytes.values())
 
 
 def test_ipv6_clients_dash_bytes_and_crlf() -> None:
@@ -137,6 +177,9 @@ def test_rtmp_access_log_counts_sessions_both_directions() -> None:
         b'"key=abc" - 52428800 3453 "" "FMLE/3.0" (10m 0s)\n'
     )
     assert per_day("rtmp", text) == {(DAY, b"demo-origin"): [413 + 29348210 + 52428800 + 3453, 2]}
+    assert per_video("rtmp", text) == {
+        (b"demo-origin", "cam1"): [413 + 29348210 + 52428800 + 3453, 2]
+    }
 
 
 def test_json_lines() -> None:
@@ -154,6 +197,12 @@ def test_json_lines() -> None:
     totals = FORMATS["json"].parse(text)
     assert totals.lines == 7 and totals.skipped == 3
     assert per_day("json", text) == {(DAY, b"live"): [150, 3], (DAY, b"vod"): [1, 1]}
+    assert per_video("json", text) == {
+        (b"live", ""): [150, 3],  # /live/a/b.ts: a file right under instance "a"
+        (b"vod", ""): [1, 1],
+    }
+    deeper = b'{"msec":"1795176000","uri":"/live/play/cam9/3.ts","bytes_sent":8}\n'
+    assert per_video("json", deeper) == {(b"live", "cam9"): [8, 1]}
 
 
 @pytest.mark.parametrize(

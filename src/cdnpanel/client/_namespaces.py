@@ -47,6 +47,31 @@ class VideoCommands(_Commands[R]):
             app = list(app)
         return self._call("video.servers", {"app": app} | _given(starttime=starttime))
 
+    def usage(
+        self,
+        app: AppRef,
+        *,
+        url: str | None = None,
+        year: int | None = None,
+        month: int | None = None,
+        day: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> R:
+        """Every stream name and VOD path of ``app`` used in a month (by default this one) or
+        a day, most bytes first: ``data`` lists ``{url, type, bytes_total, requests_total}``,
+        ``total`` how many there are; ``limit`` (default 1000) and ``offset`` page them."""
+        return self._call(
+            "video.usage",
+            {"app": app}
+            | _given(url=url, year=year, month=month, day=day, limit=limit, offset=offset),
+        )
+
+    def cdnlong(self, app: AppRef, *, starttime: str | int | None = None) -> R:
+        """90 days of ``app``'s usage per day (``data`` lists ``{date, bytes_total,
+        requests_total}``), from ``starttime`` or the 90 days to today."""
+        return self._call("video.cdnlong", {"app": app} | _given(starttime=starttime))
+
 
 class UsageCommands(_Commands[R]):
     def summary(self, *, starttime: str | int | None = None) -> R:
@@ -54,6 +79,24 @@ class UsageCommands(_Commands[R]):
         exact, "f": formatted}]``. ``starttime`` a date names its month; a Unix time starts 30
         days; by default the current month."""
         return self._call("usage.summary", _given(starttime=starttime))
+
+    def vse(
+        self,
+        app: AppRef,
+        *,
+        url: str | None = None,
+        year: int | None = None,
+        month: int | None = None,
+        day: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> R:
+        """``video.usage`` over VOD paths only."""
+        return self._call(
+            "usage.vse",
+            {"app": app}
+            | _given(url=url, year=year, month=month, day=day, limit=limit, offset=offset),
+        )
 
 
 class VsnCommands(_Commands[R]):

@@ -6,6 +6,7 @@ from typing import Any
 
 from cdnpanel.commands.params import StartTime
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
+from cdnpanel.commands.video import VideoUsageParams, video_usage_answer
 from cdnpanel.records import UsageSummary
 from cdnpanel.store.usage import ROLES
 
@@ -118,4 +119,22 @@ def format_hours(hours: float) -> str:
     return f"{hours:,.2f} "
 
 
-COMMANDS = (summary,)
+@command(
+    "usage.vse",
+    params=VideoUsageParams,
+    summary="video.usage over VOD paths only: every VOD file of an application used in a month "
+    "or a day, with its bytes and requests, most first.",
+    uses=("applications", "usage"),
+    reads=True,
+)
+def vse(context: CommandContext, params: VideoUsageParams) -> Answer:
+    services = context.services
+    (app,) = services.applications.resolve(context.caller.account_id, [params.app])
+    period = services.usage.video_period(params.year, params.month, params.day)
+    total, videos = services.usage.video_usage(
+        app, period, url=params.url, vod_only=True, limit=params.limit, offset=params.offset
+    )
+    return video_usage_answer(app, period, total, videos)
+
+
+COMMANDS = (summary, vse)

@@ -1,11 +1,17 @@
 """Access-log formats: pure parsers from a chunk of whole lines to per-minute, per-application
-totals.
+and per-video totals.
 
 Speed matters here (1 GB of log in seconds), so a chunk is parsed by one ``re.findall`` that
 starts matching at the ``[`` of the time (anchoring at the line start made the same regex twice
 as slow) and captures only what the totals need: the time to the minute, the UTC offset, the
-first segment of the URL (the application: ``/<app>/<inst>/<stream>``) and the byte count.
-Lines that do not match (garbage, error-log lines) are counted as skipped, never fatal.
+first segment of the URL (the application: ``/<app>/<inst>/<stream>``), the *place* (the URL's
+directory below the application, ``/<inst>/<stream or VOD path>``, or the RTMP stream's name)
+and the byte count. The place leaves out the file name, so that every segment and playlist
+of a stream in a minute adds to one total (with the file names the totals had one key per
+line, and parsing took twice as long); ``LogFormat.video`` turns a place into the video the
+per-URL reports name. Parsing without places (``per_url=False``) is the same regex without
+that group. Lines that do not match (garbage, error-log lines) are counted as skipped, never
+fatal.
 
 The time is kept to the minute, with its offset, until totals are merged: with offsets like
 ``+0530`` the UTC day of a line depends on its minute.
@@ -18,13 +24,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from urllib.parse import unquote
 
 import orjson
 
-__all__ = ["FORMATS", "ChunkTotals", "LogFormat", "detect_format"]
+__all__ = ["FORMATS", "MAX_VIDEO", "ChunkTotals", "LogFormat", "detect_format"]
 
-Key = tuple[bytes, bytes, bytes]  # (time to the minute, UTC offset, application)
+Key = tuple[bytes, bytes, bytes, bytes]  # (time to the minute, UTC offset, application, place)
+MAX_VIDEO = 512  # the longest video (stream name or VOD path) the per-URL rollups keep
 _MONTHS = {
     name.encode(): number
     for number, name in enumerate(
@@ -56,21 +63,40 @@ class ChunkTotals:
 class LogFormat:
     name: str
     description: str
-    parse: Callable[[bytes], ChunkTotals]
+    parse_places: Callable[[bytes], ChunkTotals]
+    parse_apps: Callable[[bytes], ChunkTotals]
     utc_day: Callable[[bytes, bytes], int | None]
     """The UTC day (days since 1970-01-01) of a key's minute and offset; None if invalid."""
+    video: Callable[[bytes], str | None]
+    """The video (stream name or VOD path) a key's place names; "" for files right under an
+    application instance (``/<app>/<inst>/<file>``); None for a place no video can be."""
 
-
-_KEY = itemgetter(0, 1, 2)
+    def parse(self, data: bytes, *, per_url: bool = True) -> ChunkTotals:
+        """Totals per minute, application and place (``per_url=False``: place ``b""``)."""
+        return self.parse_places(data) if per_url else self.parse_apps(data)
 
 
 def _totals(found: list[tuple[bytes, ...]], data: bytes) -> ChunkTotals:
-    """Totals of ``(minute, offset, app, bytes)`` matches: one tight loop groups the byte counts
-    per key; counting and summing them is then done in C (``len``, ``sum(map(int, ...))``)."""
+    """Totals of ``(minute, offset, app, place, bytes)`` matches: one tight loop groups the
+    byte counts per key; counting and summing them is then done in C (``len``,
+    ``sum(map(int, ...))``)."""
+    lines = data.count(b"\n")
+    grouped: defaultdict[Key, list[bytes]] = defaultdict(list)
+    for minute, offset, app, place, sent in found:
+        grouped[(minute, offset, app, place)].append(sent)
+    return _summed(grouped, lines, len(found))
+
+
+def _totals_no_place(found: list[tuple[bytes, ...]], data: bytes) -> ChunkTotals:
+    """``_totals`` of ``(minute, offset, app, bytes)`` matches, every place ``b""``."""
     lines = data.count(b"\n")
     grouped: defaultdict[Key, list[bytes]] = defaultdict(list)
     for minute, offset, app, sent in found:
-        grouped[(minute, offset, app)].append(sent)
+        grouped[(minute, offset, app, b"")].append(sent)
+    return _summed(grouped, lines, len(found))
+
+
+def _summed(grouped: dict[Key, list[bytes]], lines: int, matched: int) -> ChunkTotals:
     requests: Counter[Key] = Counter()
     sums = {}
     for key, values in grouped.items():
@@ -79,16 +105,16 @@ def _totals(found: list[tuple[bytes, ...]], data: bytes) -> ChunkTotals:
             sums[key] = sum(map(int, values))
         except ValueError:  # "-": nothing sent
             sums[key] = sum(int(v) for v in values if v != b"-")
-    return ChunkTotals(lines, max(0, lines - len(found)), requests, sums)
+    return ChunkTotals(lines, max(0, lines - matched), requests, sums)
 
 
-def _totals_two(found: list[tuple[bytes, ...]], data: bytes) -> ChunkTotals:
-    """Totals of ``(minute, offset, app, received, sent)`` matches (one line per session)."""
+def _totals_two(found: list[tuple[bytes, ...]], data: bytes, *, places: bool) -> ChunkTotals:
+    """Totals of ``(minute, offset, app, name, received, sent)`` matches (a line per session)."""
     lines = data.count(b"\n")
-    totals = ChunkTotals(lines, max(0, lines - len(found)), Counter(map(_KEY, found)))
+    keys = [(m, o, a, n if places else b"") for m, o, a, n, _r, _s in found]
+    totals = ChunkTotals(lines, max(0, lines - len(found)), Counter(keys))
     sums = totals.bytes
-    for minute, offset, app, received, sent in found:
-        key = (minute, offset, app)
+    for key, (_m, _o, _a, _n, received, sent) in zip(keys, found, strict=True):
         sums[key] = sums.get(key, 0) + int(received) + int(sent)
     return totals
 
@@ -108,30 +134,76 @@ def _totals_two(found: list[tuple[bytes, ...]], data: bytes) -> ChunkTotals:
 _BYTES = rb"\d{1,12}"
 
 # $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$referer" "$ua"
-_REQUEST = rb'"(?:[^" \n]+ /([^/?" \n]*)[^"]*|[^"]*)" (?:\d{3}|-) (' + _BYTES + rb"|-)(?![0-9])"
-_COMBINED = re.compile(rb"\[(../.../....:..:..):.. (.....)\] " + _REQUEST)
+# The request's path: /<app> and, with places, the directory below it (greedy up to the last
+# "/", so the file name is matched but not kept): "/<inst>/<stream>" of /<app>/<inst>/<stream>/
+# 12.ts, "/<inst>" of /<app>/<inst>/<file>, nothing of /<app>.
+_PATH_APP = rb'/([^/?" \n]*)'
+_PATH_PLACE = rb'/([^/?" \n]*)(?:([^?" \n]*)/[^/?" \n]*)?'
+_STATUS_BYTES = rb'[^"]*|[^"]*)" (?:\d{3}|-) (' + _BYTES + rb"|-)(?![0-9])"
+_REQUEST = rb'"(?:[^" \n]+ ' + _PATH_APP + _STATUS_BYTES
+_REQUEST_PLACE = rb'"(?:[^" \n]+ ' + _PATH_PLACE + _STATUS_BYTES
+_LOCAL_TIME = rb"\[(../.../....:..:..):.. (.....)\] "
+_ISO_TIME = rb"\[(....-..-..T..:..):..(Z|[-+]..:..)\] "
+_COMBINED = re.compile(_LOCAL_TIME + _REQUEST)
+_COMBINED_PLACE = re.compile(_LOCAL_TIME + _REQUEST_PLACE)
 # cdnpanel's: the same with [$time_iso8601] and $bytes_sent (headers included), then more fields
-_CDNPANEL = re.compile(rb"\[(....-..-..T..:..):..(Z|[-+]..:..)\] " + _REQUEST)
+_CDNPANEL = re.compile(_ISO_TIME + _REQUEST)
+_CDNPANEL_PLACE = re.compile(_ISO_TIME + _REQUEST_PLACE)
 # nginx-rtmp: $remote_addr [$time_local] $command "$app" "$name" "$args" - $bytes_received
-# $bytes_sent "$pageurl" "$flashver" ($session_readable_time); app is APP/INST.
+# $bytes_sent "$pageurl" "$flashver" ($session_readable_time); app is APP/INST, the place the
+# stream's name.
 _RTMP = re.compile(
-    rb"\[(../.../....:..:..):.. (.....)\] [A-Z]+ "
-    rb'"([^/"\n]*)[^"]*" "[^"]*" "[^"]*" - (' + _BYTES + rb") (" + _BYTES + rb")(?![0-9])"
+    _LOCAL_TIME + rb"[A-Z]+ "
+    rb'"([^/"\n]*)[^"]*" "([^"\n]*)" "[^"]*" - (' + _BYTES + rb") (" + _BYTES + rb")(?![0-9])"
 )
 _LOCAL_MINUTE = re.compile(rb"\d\d/[A-Z][a-z][a-z]/\d{4}:\d\d:\d\d")
 _ISO_MINUTE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
 def _parse_combined(data: bytes) -> ChunkTotals:
-    return _totals(_COMBINED.findall(data), data)
+    return _totals(_COMBINED_PLACE.findall(data), data)
+
+
+def _parse_combined_apps(data: bytes) -> ChunkTotals:
+    return _totals_no_place(_COMBINED.findall(data), data)
 
 
 def _parse_cdnpanel(data: bytes) -> ChunkTotals:
-    return _totals(_CDNPANEL.findall(data), data)
+    return _totals(_CDNPANEL_PLACE.findall(data), data)
+
+
+def _parse_cdnpanel_apps(data: bytes) -> ChunkTotals:
+    return _totals_no_place(_CDNPANEL.findall(data), data)
 
 
 def _parse_rtmp(data: bytes) -> ChunkTotals:
-    return _totals_two(_RTMP.findall(data), data)
+    return _totals_two(_RTMP.findall(data), data, places=True)
+
+
+def _parse_rtmp_apps(data: bytes) -> ChunkTotals:
+    return _totals_two(_RTMP.findall(data), data, places=False)
+
+
+def _video_of_directory(place: bytes) -> str | None:
+    """``/<inst>/<stream or VOD path>`` (percent-encoded, as the URL has it) as the video it
+    names, the rule the usher checks tickets by (``services.viewers.parse_playback_uri``);
+    ``/<inst>`` (files right under the instance) as ""."""
+    _, _, path = place[1:].partition(b"/")
+    if not path:
+        return ""
+    segments = [unquote(s.decode("utf-8", "replace")) for s in path.split(b"/")]
+    if any(not s or s in (".", "..") or "/" in s or not s.isprintable() for s in segments):
+        return None
+    video = "/".join(segments)
+    return video if len(video) <= MAX_VIDEO else None
+
+
+def _video_of_name(place: bytes) -> str | None:
+    """An RTMP stream's name, as nginx-rtmp logs it."""
+    name = place.decode("utf-8", "replace")
+    if len(name) > MAX_VIDEO or not name.isprintable() or "/" in name:
+        return None
+    return name
 
 
 def _offset_minutes(offset: bytes) -> int | None:
@@ -193,6 +265,14 @@ _BYTES_FIELDS = ("bytes_sent", "body_bytes_sent", "bytes")
 
 
 def _parse_json(data: bytes) -> ChunkTotals:
+    return _parse_json_lines(data, places=True)
+
+
+def _parse_json_apps(data: bytes) -> ChunkTotals:
+    return _parse_json_lines(data, places=False)
+
+
+def _parse_json_lines(data: bytes, *, places: bool) -> ChunkTotals:
     totals = ChunkTotals()
     for line in data.split(b"\n"):
         if not line.strip():
@@ -202,14 +282,14 @@ def _parse_json(data: bytes) -> ChunkTotals:
         if parsed is None:
             totals.skipped += 1
             continue
-        day, app, sent = parsed
-        key = (str(day).encode(), b"", app)
+        day, app, place, sent = parsed
+        key = (str(day).encode(), b"", app, place if places else b"")
         totals.requests[key] += 1
         totals.bytes[key] = totals.bytes.get(key, 0) + sent
     return totals
 
 
-def _json_line(line: bytes) -> tuple[int, bytes, int] | None:
+def _json_line(line: bytes) -> tuple[int, bytes, bytes, int] | None:
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -223,9 +303,13 @@ def _json_line(line: bytes) -> tuple[int, bytes, int] | None:
     if path is None and isinstance(record.get("request"), str):
         parts = record["request"].split(" ")
         path = parts[1] if len(parts) >= 2 else ""
-    app = b""
+    app = place = b""
     if isinstance(path, str) and path.startswith("/"):
-        app = path[1:].split("/", 1)[0].split("?", 1)[0].encode("utf-8", "replace")[:100]
+        target = path[1:].split("?", 1)[0]
+        app_name, _, below = target.partition("/")
+        app = app_name.encode("utf-8", "replace")[:100]
+        directory = below.rpartition("/")[0]  # as the text formats' place: no file name
+        place = ("/" + directory).encode("utf-8", "replace") if below else b""
     sent = next((record[f] for f in _BYTES_FIELDS if f in record), 0)
     if isinstance(sent, str) and len(sent) > 12:
         return None  # like a text line's byte count: more than 12 digits is no request
@@ -235,7 +319,7 @@ def _json_line(line: bytes) -> tuple[int, bytes, int] | None:
         count = 0
     if count >= 10**12:
         return None
-    return day, app, count
+    return day, app, place, count
 
 
 def _json_day(value: object) -> int | None:
@@ -285,26 +369,34 @@ FORMATS: dict[str, LogFormat] = {
             "combined",
             "nginx's predefined combined format ($body_bytes_sent: response headers not counted)",
             _parse_combined,
+            _parse_combined_apps,
             _day_local,
+            _video_of_directory,
         ),
         LogFormat(
             "cdnpanel",
             "cdnpanel's recommended log_format: ISO 8601 time and $bytes_sent (see docs/usage.md)",
             _parse_cdnpanel,
+            _parse_cdnpanel_apps,
             _day_iso,
+            _video_of_directory,
         ),
         LogFormat(
             "rtmp",
             "the nginx-rtmp access log (one line per session; bytes received + sent)",
             _parse_rtmp,
+            _parse_rtmp_apps,
             _day_local,
+            _video_of_name,
         ),
         LogFormat(
             "json",
             "JSON lines with a time (time_iso8601, time, msec ...), a path (request_uri, uri, "
             "request) and bytes (bytes_sent, body_bytes_sent)",
             _parse_json,
+            _parse_json_apps,
             _day_json,
+            _video_of_directory,
         ),
     )
 }

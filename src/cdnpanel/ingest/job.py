@@ -38,7 +38,9 @@ from cdnpanel.records import Application
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.usage import (
+    NO_VIDEO,
     AppDay,
+    AppDayVideo,
     Checkpoint,
     LedgerEntry,
     LogPosition,
@@ -53,6 +55,7 @@ SEGMENT_BYTES = 256 * 1024 * 1024
 # Below this a log is parsed in-process: starting workers costs more than it saves.
 _PARALLEL_FROM = 16 * 1024 * 1024
 _MAX_APP = 100
+_MAX_CACHED_VIDEOS = 200_000
 
 _Task = tuple[Callable[..., ChunkTotals], tuple[Any, ...], int, bytes | None]
 Progress = Callable[["IngestReport"], None]
@@ -92,26 +95,29 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _parse_range(path: str, start: int, end: int, format_name: str) -> ChunkTotals:
+def _parse_range(
+    path: str, start: int, end: int, format_name: str, per_url: bool = True
+) -> ChunkTotals:
     """A worker's task: the whole lines of ``[start, end)`` of a plain file."""
-    parse = FORMATS[format_name].parse
+    fmt = FORMATS[format_name]
     totals = ChunkTotals()
     for data in read_range_chunks(path, start, end):
-        totals.add(parse(data))
+        totals.add(fmt.parse(data, per_url=per_url))
     return totals
 
 
-def _parse_data(data: bytes, format_name: str) -> ChunkTotals:
+def _parse_data(data: bytes, format_name: str, per_url: bool = True) -> ChunkTotals:
     """A worker's task: whole lines read (and decompressed) by the main process."""
-    parse = FORMATS[format_name].parse
+    fmt = FORMATS[format_name]
     totals = ChunkTotals()
     for piece in split_lines(data):
-        totals.add(parse(piece))
+        totals.add(fmt.parse(piece, per_url=per_url))
     return totals
 
 
 class IngestJob:
-    """Ingests logs of one server. ``workers`` processes parse (default: one per CPU)."""
+    """Ingests logs of one server. ``workers`` processes parse (default: one per CPU);
+    ``per_url``: roll up per video too (video.usage), as by default."""
 
     def __init__(
         self,
@@ -122,8 +128,11 @@ class IngestJob:
         clock: Clock = time.time,
         workers: int | None = None,
         progress: Progress | None = None,
+        per_url: bool = True,
     ) -> None:
         self._usage = usage
+        self._per_url = per_url
+        self._videos: dict[tuple[str, bytes], str] = {}
         self._applications = applications
         self._server = server
         self._clock = clock
@@ -285,19 +294,20 @@ class IngestJob:
                 position = start
                 for data in read_range_chunks(source.path, start, end):
                     position += len(data)
-                    yield fmt.parse(data), position, None
+                    yield fmt.parse(data, per_url=self._per_url), position, None
                 return
             parts = line_ranges(source.path, start, end, -(-(end - start) // CHUNK_BYTES))
             tasks: Iterator[_Task] = (
-                (_parse_range, (source.path, a, b, fmt.name), b, None) for a, b in parts
+                (_parse_range, (source.path, a, b, fmt.name, self._per_url), b, None)
+                for a, b in parts
             )
         elif self._workers == 1:
             for chunk in source.stream_chunks(start):
-                yield _parse_data(chunk.data, fmt.name), chunk.end, chunk.tail
+                yield _parse_data(chunk.data, fmt.name, self._per_url), chunk.end, chunk.tail
             return
         else:
             tasks = (
-                (_parse_data, (chunk.data, fmt.name), chunk.end, chunk.tail)
+                (_parse_data, (chunk.data, fmt.name, self._per_url), chunk.end, chunk.tail)
                 for chunk in source.stream_chunks(start)
             )
         pool = self._executor()
@@ -369,10 +379,11 @@ class IngestJob:
 
     def _segment(self, fmt: LogFormat, totals: ChunkTotals) -> Segment:
         applications: dict[AppDay, list[int]] = {}
+        videos: dict[AppDayVideo, list[int]] = {}
         unattributed: dict[tuple[int, str], list[int]] = {}
         skipped = totals.skipped
         for key, count in totals.requests.items():
-            minute, offset, app_name = key
+            minute, offset, app_name, place = key
             day = self._day(fmt, minute, offset)
             if day is None:
                 skipped += count
@@ -384,9 +395,25 @@ class IngestJob:
                 row = unattributed.setdefault((day, name), [0, 0])
             else:
                 row = applications.setdefault(AppDay(app.id, app.account_id, day), [0, 0])
+                if self._per_url:
+                    video = self._video(fmt, place)
+                    per_video = videos.setdefault(
+                        AppDayVideo(app.id, app.account_id, day, video), [0, 0]
+                    )
+                    per_video[0] += sent
+                    per_video[1] += count
             row[0] += sent
             row[1] += count
-        return Segment(applications, unattributed, totals.lines, skipped)
+        return Segment(applications, unattributed, totals.lines, skipped, videos)
+
+    def _video(self, fmt: LogFormat, place: bytes) -> str:
+        key = (fmt.name, place)
+        video = self._videos.get(key)
+        if video is None:
+            video = self._videos[key] = fmt.video(place) or NO_VIDEO
+            if len(self._videos) > _MAX_CACHED_VIDEOS:  # made-up paths must not grow it forever
+                self._videos.clear()
+        return video
 
     def _day(self, fmt: LogFormat, minute: bytes, offset: bytes) -> int | None:
         key = (fmt.name, minute, offset)

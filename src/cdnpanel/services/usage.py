@@ -21,7 +21,7 @@ from typing import Any
 from cdnpanel.errors import InvalidParameter, NotFound
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
 from cdnpanel.ingest.job import IngestJob, Progress
-from cdnpanel.records import Application, ServerDay, UsageSummary
+from cdnpanel.records import Application, DayTotal, ServerDay, UsageSummary, VideoUsage
 from cdnpanel.services._cache import TtlCache
 from cdnpanel.services._clock import Clock
 from cdnpanel.store.applications import ApplicationStore
@@ -34,11 +34,13 @@ __all__ = [
     "Meter",
     "Period",
     "UsageService",
+    "VideoPeriod",
 ]
 
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _EPOCH = date(1970, 1, 1)
 _DAYS = 30  # video.servers, and usage.summary from a Unix time
+_LONG_DAYS = 90  # video.cdnlong
 _LAST_UNIX_DAY = (date(9999, 12, 31) - _EPOCH).days - _DAYS
 # The last day a report may start on: its month (usage.summary) or its 30 days (video.servers)
 # must end within the calendar (bench/hostile.py found 9999-12-01 overflowing the month's end).
@@ -69,6 +71,16 @@ METERS: dict[str, Meter] = {
         Meter("origin-disk-bytes", "bytes", "gauge", "origin disk space used"),
     )
 }
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPeriod:
+    """The day or the month a per-URL report covers: ``name`` as the answer shows it
+    (``2026-11`` or ``2026-11-20``) and its day number or its first day's."""
+
+    name: str
+    day: int | None = None
+    month: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +137,11 @@ class UsageService:
         *,
         clock: Clock = time.time,
         freshness: Freshness = DEFAULT_FRESHNESS,
+        per_url: bool = True,
     ) -> None:
+        """``per_url``: ingests roll up per video too."""
         self._usage = usage
+        self._per_url = per_url
         self._applications = applications
         self._clock = clock
         self._server_names: TtlCache[int, dict[int, str]] = TtlCache(
@@ -170,6 +185,7 @@ class UsageService:
             clock=self._clock,
             workers=workers,
             progress=progress,
+            per_url=self._per_url,
         )
 
     def record_meter(
@@ -270,6 +286,80 @@ class UsageService:
 
     def _load_server_names(self, _key: int) -> dict[int, str]:
         return {s.id: s.name for s in self._usage.list_servers()}
+
+    # -- video.usage, usage.vse, video.cdnlong ------------------------------------------------
+
+    def video_period(self, year: int | None, month: int | None, day: int | None) -> VideoPeriod:
+        """A day (with ``day``) or a month; the current month (UTC) by default."""
+        today = self._today()
+        if year is None and (month is not None or day is not None):
+            year = today.year
+        if month is None and day is not None:
+            raise InvalidParameter("month", "give the month of the day (1-12) with day")
+        chosen_year = today.year if year is None else year
+        chosen_month = today.month if month is None else month
+        if not 1970 <= chosen_year <= 9999:
+            raise InvalidParameter("year", f"{chosen_year} is not a year from 1970 to 9999")
+        if not 1 <= chosen_month <= 12:
+            raise InvalidParameter("month", f"{chosen_month} is not a month: give 1 to 12")
+        first = date(chosen_year, chosen_month, 1)
+        if day is None:
+            return VideoPeriod(first.isoformat()[:7], month=day_of(first))
+        try:
+            chosen = first.replace(day=day)
+        except ValueError:
+            raise InvalidParameter(
+                "day", f"{first:%Y-%m} has no day {day}: give 1 to its last day"
+            ) from None
+        return VideoPeriod(chosen.isoformat(), day=day_of(chosen))
+
+    def video_usage(
+        self,
+        app: Application,
+        period: VideoPeriod,
+        *,
+        url: str | None = None,
+        vod_only: bool = False,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[VideoUsage]]:
+        """Every video (stream name or VOD path) of the application used in the period, with
+        its bytes and requests, most bytes first: how many, and ``limit`` from ``offset``."""
+        return self._usage.videos(
+            app.id,
+            day=period.day,
+            month=period.month,
+            video=url,
+            kind="vod" if vod_only else None,
+            limit=limit,
+            offset=offset,
+        )
+
+    def cdnlong_period(self, starttime: str | int | None) -> Period:
+        """90 days from ``starttime`` (a date or a Unix time), or the 90 days to today."""
+        if starttime is None:
+            first = day_of(self._today()) - _LONG_DAYS + 1
+        elif isinstance(starttime, int):
+            first = _unix_day(starttime, "starttime")
+        else:
+            first = day_of(parse_day(starttime, "starttime"))
+        return Period(first, first + _LONG_DAYS - 1)
+
+    def daily_totals(self, account_id: int, app: Application, period: Period) -> list[DayTotal]:
+        """The application's bytes and requests on every day of the period up to today (UTC),
+        all servers together; a day without requests is a zero."""
+        totals = self._servers_by_day(account_id, {app.id}, period)
+        per_day: dict[int, list[int]] = {}
+        for (day, _server), (sent, count) in totals.items():
+            row = per_day.setdefault(day, [0, 0])
+            row[0] += sent
+            row[1] += count
+        today = day_of(self._today())
+        return [
+            DayTotal(day_text(day), *per_day.get(day, (0, 0)))
+            for day in period.days
+            if day <= today
+        ]
 
     # -- usage.summary ----------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ __all__ = [
     "usage_daily",
     "usage_meters",
     "usage_unattributed",
+    "usage_videos_daily",
+    "usage_videos_monthly",
     "viewer_counts",
     "viewer_sessions",
 ]
@@ -400,6 +402,38 @@ usage_daily = Table(
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("bytes", BigInteger, nullable=False),
     Column("requests", BigInteger, nullable=False),
+)
+
+# Bytes and requests per application, day and video: the stream name or VOD path the URL named
+# (video.usage, usage.vse; 0013). ``kind`` is "vod" for a VOD path (it has a "/" or a file
+# extension), "live" for a stream name, "" for requests that named no video. The month's totals
+# are kept beside them in the same transactions (video.usage for a month reads one row per URL).
+# The indexes by bytes give the reports their order (most first) without sorting.
+usage_videos_daily = Table(
+    "usage_videos_daily",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("video", String(512), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Index("ix_usage_videos_daily_bytes", "application_id", "day", "bytes"),
+)
+
+# ``month``: the day number (days since 1970-01-01) of the month's first day.
+usage_videos_monthly = Table(
+    "usage_videos_monthly",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("month", Integer, primary_key=True),
+    Column("video", String(512), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Index("ix_usage_videos_monthly_bytes", "application_id", "month", "bytes"),
 )
 
 # The same per account, day and server (video.servers for all of an account's applications) and

@@ -12,13 +12,15 @@ deadlock.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cdnpanel.errors import Conflict
+from cdnpanel.records import VideoUsage
 from cdnpanel.store._dialect import insert_or_add, insert_or_set
 from cdnpanel.store.database import Database
 from cdnpanel.store.prepared import Prepared
@@ -30,17 +32,24 @@ from cdnpanel.store.tables import (
     usage_daily,
     usage_meters,
     usage_unattributed,
+    usage_videos_daily,
+    usage_videos_monthly,
 )
 
 __all__ = [
+    "MAX_VIDEOS_PER_DAY",
+    "NO_VIDEO",
     "ROLES",
     "AppDay",
+    "AppDayVideo",
     "Checkpoint",
     "LedgerEntry",
     "LogPosition",
     "Segment",
     "Server",
     "UsageStore",
+    "month_of",
+    "video_kind",
 ]
 
 ROLES = ("edge", "cdn", "origin", "videocdn")
@@ -90,6 +99,46 @@ class AppDay(NamedTuple):
     day: int
 
 
+class AppDayVideo(NamedTuple):
+    application_id: int
+    account_id: int
+    day: int
+    video: str
+
+
+# Distinct videos kept per application and day; the bytes of the rest count under NO_VIDEO. A
+# URL is the viewer's to choose: without a bound, requests for made-up paths would add rows
+# without end.
+MAX_VIDEOS_PER_DAY = 100_000
+NO_VIDEO = ""
+"""The per-URL reports' row for requests that named no video (a file right under an
+application instance, a path no video can be, or past the day's ``MAX_VIDEOS_PER_DAY``)."""
+_VOD_EXTENSIONS = frozenset(
+    {
+        *("mp4", "m4v", "mov", "mkv", "webm", "flv", "f4v", "mp3", "m4a", "aac", "ogg"),
+        *("oga", "ogv", "wav", "avi", "wmv", "mpg", "mpeg", "3gp"),
+    }
+)
+_EPOCH = date(1970, 1, 1)
+
+
+def video_kind(video: str) -> str:
+    """ "vod" for a VOD path (``sestore/jb/video.mp4``, ``film.mp4``), "live" for a stream name
+    (``cam1``), "" for ``NO_VIDEO``. A stream name has no "/" (nginx-rtmp's names cannot)."""
+    if video == NO_VIDEO:
+        return ""
+    if "/" in video:
+        return "vod"
+    _, dot, extension = video.rpartition(".")
+    return "vod" if dot and extension.lower() in _VOD_EXTENSIONS else "live"
+
+
+def month_of(day: int) -> int:
+    """The day number of the first day of ``day``'s month."""
+    moment = _EPOCH + timedelta(days=day)
+    return (moment.replace(day=1) - _EPOCH).days
+
+
 @dataclass
 class Segment:
     """What one segment of a log adds: per application and day, and unattributed per name."""
@@ -98,6 +147,7 @@ class Segment:
     unattributed: dict[tuple[int, str], list[int]]  # (day, name) -> [bytes, requests]
     lines: int
     skipped: int
+    videos: dict[AppDayVideo, list[int]] = field(default_factory=dict)  # [bytes, requests]
 
 
 class _LedgerMoved(Exception):
@@ -105,8 +155,21 @@ class _LedgerMoved(Exception):
 
 
 class UsageStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_videos_per_day: int = MAX_VIDEOS_PER_DAY) -> None:
         self._db = db
+        self._max_videos = max_videos_per_day
+        self._add_videos_daily = insert_or_add(
+            db,
+            usage_videos_daily,
+            key=("application_id", "day", "video"),
+            add=("bytes", "requests"),
+        )
+        self._add_videos_monthly = insert_or_add(
+            db,
+            usage_videos_monthly,
+            key=("application_id", "month", "video"),
+            add=("bytes", "requests"),
+        )
         self._add_daily = insert_or_add(
             db, usage_daily, key=("application_id", "day", "server_id"), add=("bytes", "requests")
         )
@@ -301,6 +364,8 @@ class UsageStore:
                     for (a, d), v in accounts
                 ],
             )
+        if segment.videos:
+            self._add_videos(conn, segment.videos)
         unattributed = sorted(segment.unattributed.items())
         if unattributed:
             conn.execute(
@@ -310,6 +375,75 @@ class UsageStore:
                     for (d, name), v in unattributed
                 ],
             )
+
+    def _add_videos(self, conn: Connection, videos: dict[AppDayVideo, list[int]]) -> None:
+        """Per-video rows, by day and by month; past the day's limit of distinct videos of an
+        application, the bytes of videos it has no row for yet count under NO_VIDEO."""
+        kept = self._within_limit(conn, videos)
+        rows = sorted(kept.items())
+        conn.execute(
+            self._add_videos_daily,
+            [
+                {
+                    "application_id": k.application_id,
+                    "day": k.day,
+                    "video": k.video,
+                    "account_id": k.account_id,
+                    "kind": video_kind(k.video),
+                    "bytes": v[0],
+                    "requests": v[1],
+                }
+                for k, v in rows
+            ],
+        )
+        monthly: dict[tuple[int, int, str, int], list[int]] = {}
+        for k, (sent, count) in rows:
+            totals = monthly.setdefault(
+                (k.application_id, month_of(k.day), k.video, k.account_id), [0, 0]
+            )
+            totals[0] += sent
+            totals[1] += count
+        conn.execute(
+            self._add_videos_monthly,
+            [
+                {
+                    "application_id": a,
+                    "month": m,
+                    "video": video,
+                    "account_id": account,
+                    "kind": video_kind(video),
+                    "bytes": v[0],
+                    "requests": v[1],
+                }
+                for (a, m, video, account), v in sorted(monthly.items())
+            ],
+        )
+
+    def _within_limit(
+        self, conn: Connection, videos: dict[AppDayVideo, list[int]]
+    ) -> dict[AppDayVideo, list[int]]:
+        t = usage_videos_daily
+        by_day: dict[tuple[int, int], list[AppDayVideo]] = {}
+        for key in videos:
+            by_day.setdefault((key.application_id, key.day), []).append(key)
+        kept = dict(videos)
+        for (application_id, day), keys in by_day.items():
+            where = (t.c.application_id == application_id, t.c.day == day)
+            have = int(conn.execute(select(func.count()).where(*where)).scalar_one())
+            if have + len(keys) <= self._max_videos:
+                continue  # the common case: room for all of them, new or not
+            existing = set(conn.execute(select(t.c.video).where(*where)).scalars())
+            new = sorted(
+                (k for k in keys if k.video not in existing and k.video != NO_VIDEO),
+                key=lambda k: -videos[k][0],
+            )
+            room = max(0, self._max_videos - len(existing) - (NO_VIDEO not in existing))
+            for key in new[room:]:
+                sent, count = kept.pop(key)
+                rest = kept.setdefault(key._replace(video=NO_VIDEO), [0, 0])
+                rest[0] += sent
+                rest[1] += count
+        return kept
 
     # -- meters ------------------------------------------------------------------------------
 
@@ -390,6 +524,46 @@ class UsageStore:
                 .order_by(usage_unattributed.c.day, usage_unattributed.c.app)
             ).all()
         return [(r.day, r.server_id, r.app, r.bytes, r.requests) for r in rows]
+
+    def videos(
+        self,
+        application_id: int,
+        *,
+        day: int | None = None,
+        month: int | None = None,
+        video: str | None = None,
+        kind: str | None = None,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[VideoUsage]]:
+        """One day's (``day``) or month's (``month``, its first day) usage of an application
+        per video, most bytes first: how many videos match, and ``limit`` of them from
+        ``offset``; ``video`` one of them, ``kind`` ("vod", "live") only those."""
+        if day is not None:
+            t, where = usage_videos_daily, [usage_videos_daily.c.day == day]
+        else:
+            t, where = usage_videos_monthly, [usage_videos_monthly.c.month == month]
+        where.append(t.c.application_id == application_id)
+        if video is not None:
+            where.append(t.c.video == video)
+        if kind is not None:
+            where.append(t.c.kind == kind)
+        with self._db.read() as conn:
+            total = int(
+                conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+            )
+            rows = (
+                conn.execute(
+                    select(t.c.video, t.c.kind, t.c.bytes, t.c.requests)
+                    .where(*where)
+                    .order_by(t.c.bytes.desc(), t.c.video)
+                    .limit(limit)
+                    .offset(offset)
+                ).all()
+                if total > offset
+                else []
+            )
+        return total, [VideoUsage(r.video, r.kind, int(r.bytes), int(r.requests)) for r in rows]
 
     def ledger_rows(self) -> list[Mapping[str, Any]]:
         with self._db.read() as conn:
