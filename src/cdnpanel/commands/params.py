@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import calendar
+import time
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
+
+from cdnpanel.errors import InvalidParameter
+from cdnpanel.services.usage import day_of, parse_day
 
 __all__ = [
     "MAX_ID",
@@ -16,6 +21,7 @@ __all__ = [
     "StartTime",
     "WholeNumber",
     "printable",
+    "unix_time",
 ]
 
 
@@ -94,6 +100,24 @@ StartTime = Annotated[
     Field(description="a Unix time or a date such as 2026-11-01"),
 ]
 """``starttime`` as a Unix time (also a string of digits) or a date string (``2025-01-01``)."""
+
+
+def unix_time(value: int | str, param: str) -> int:
+    """A ``StartTime``-shaped moment as a Unix time: a Unix time, a day (``YYYY-MM-DD``, from
+    its midnight UTC) or a moment in the ticket dates' own form (``YYYY-MM-DD HH:MM:SS``,
+    UTC)."""
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if len(text) == 19 and text[10] == " ":
+        try:
+            moment = time.strptime(text, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise InvalidParameter(
+                param, f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS, UTC)"
+            ) from None
+        return calendar.timegm(moment)
+    return day_of(parse_day(text, param)) * 86400
 
 
 def _flag(value: Any) -> Any:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import calendar
 import time
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, StrictStr
 
-from cdnpanel.commands.params import Flag, StartTime, WholeNumber
+from cdnpanel.commands.params import Flag, StartTime, WholeNumber, unix_time
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.errors import InvalidParameter
 from cdnpanel.protocol import codes
 from cdnpanel.records import LoggedAttempt, Ticket
 from cdnpanel.services.ticket_rules import Reason, normalise_address
-from cdnpanel.services.usage import day_of, parse_day
 
 __all__ = ["COMMANDS"]
 
@@ -173,7 +171,7 @@ class ErrorLogParams(KeyParams):
 )
 def errorlog(context: CommandContext, params: ErrorLogParams) -> Answer:
     tickets = context.services.tickets
-    since = None if params.starttime is None else _since(params.starttime)
+    since = None if params.starttime is None else unix_time(params.starttime, "starttime")
     page = tickets.attempt_log(
         context.caller.account_id,
         params.key,
@@ -187,23 +185,6 @@ def errorlog(context: CommandContext, params: ErrorLogParams) -> Answer:
         "Found Ticket Attempts" if page.total else "No Ticket Attempts Found",
         {"data": rows, "total": page.total, "kept_since": _date(tickets.attempts_kept_since())},
     )
-
-
-def _since(starttime: int | str) -> int:
-    """``starttime``: a Unix time, a day (``YYYY-MM-DD``, from its midnight UTC) or a moment
-    in the ticket dates' own form (``YYYY-MM-DD HH:MM:SS``, UTC)."""
-    if isinstance(starttime, int):
-        return starttime
-    text = starttime.strip()
-    if len(text) == 19 and text[10] == " ":
-        try:
-            moment = time.strptime(text, "%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            raise InvalidParameter(
-                "starttime", f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS, UTC)"
-            ) from None
-        return calendar.timegm(moment)
-    return day_of(parse_day(text, "starttime")) * 86400
 
 
 def _attempt_row(logged: LoggedAttempt) -> dict[str, Any]:
