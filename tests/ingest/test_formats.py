@@ -16,8 +16,8 @@ def per_day(format_name: str, text: bytes) -> dict[tuple[int | None, bytes], lis
     totals = fmt.parse(text)
     folded: dict[tuple[int | None, bytes], list[int]] = {}
     for key, count in totals.requests.items():
-        minute, offset, app, _place = key
-        row = folded.setdefault((fmt.utc_day(minute, offset), app), [0, 0])
+        day, app, _place = key
+        row = folded.setdefault((day, app), [0, 0])
         row[0] += totals.bytes.get(key, 0)
         row[1] += count
     return folded
@@ -29,7 +29,7 @@ def per_video(format_name: str, text: bytes) -> dict[tuple[bytes, str | None], l
     totals = fmt.parse(text)
     folded: dict[tuple[bytes, str | None], list[int]] = {}
     for key, count in totals.requests.items():
-        _minute, _offset, app, place = key
+        _day, app, place = key
         row = folded.setdefault((app, fmt.video(place)), [0, 0])
         row[0] += totals.bytes.get(key, 0)
         row[1] += count
@@ -77,7 +77,7 @@ def test_videos_are_the_directory_below_the_instance() -> None:
     # Without places: the same per-application totals, every place b"".
     fmt = FORMATS["combined"]
     apps = fmt.parse(text, per_url=False)
-    assert {key[3] for key in apps.requests} == {b""}
+    assert {key[2] for key in apps.requests} == {b""}
     assert per_day("combined", text) == {(DAY, b"live"): [900319, 4], (DAY, b"vod"): [86, 5]}
     assert sum(apps.bytes.values()) == sum(fmt.parse(text).bytes.values())
 
@@ -128,8 +128,8 @@ def test_garbage_error_log_and_impossible_dates_are_not_requests() -> None:
     )
     totals = FORMATS["combined"].parse(text)
     assert totals.lines == 8
-    assert totals.skipped == 4  # the impossible dates are dropped when a day is asked for
-    assert per_day("combined", text) == {(None, b"live"): [3, 3], (DAY, b"live"): [8, 1]}
+    assert totals.skipped == 7  # 4 unreadable lines and 3 impossible dates
+    assert per_day("combined", text) == {(DAY, b"live"): [8, 1]}
 
 
 def test_a_line_over_64_kib_is_one_request() -> None:

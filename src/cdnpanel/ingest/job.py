@@ -140,7 +140,6 @@ class IngestJob:
         self.progress = progress
         self._pool: Executor | None = None
         self._apps: dict[bytes, Application | None] = {}
-        self._days: dict[tuple[str, bytes, bytes], int | None] = {}
 
     def __enter__(self) -> IngestJob:
         return self
@@ -370,7 +369,6 @@ class IngestJob:
         if committed:
             report.requests += sum(v[1] for v in segment.applications.values())
             report.unattributed += sum(v[1] for v in segment.unattributed.values())
-            report.skipped += segment.skipped - totals.skipped  # lines with impossible dates
         else:  # none of this segment counted: take its lines back out of the report
             report.lines -= totals.lines
             report.skipped -= totals.skipped
@@ -383,11 +381,7 @@ class IngestJob:
         unattributed: dict[tuple[int, str], list[int]] = {}
         skipped = totals.skipped
         for key, count in totals.requests.items():
-            minute, offset, app_name, place = key
-            day = self._day(fmt, minute, offset)
-            if day is None:
-                skipped += count
-                continue
+            day, app_name, place = key
             sent = totals.bytes.get(key, 0)
             app = self._application(app_name)
             if app is None:
@@ -414,12 +408,6 @@ class IngestJob:
             if len(self._videos) > _MAX_CACHED_VIDEOS:  # made-up paths must not grow it forever
                 self._videos.clear()
         return video
-
-    def _day(self, fmt: LogFormat, minute: bytes, offset: bytes) -> int | None:
-        key = (fmt.name, minute, offset)
-        if key not in self._days:
-            self._days[key] = fmt.utc_day(minute, offset)
-        return self._days[key]
 
     def _application(self, name: bytes) -> Application | None:
         if name not in self._apps:
