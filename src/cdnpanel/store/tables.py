@@ -408,7 +408,8 @@ usage_daily = Table(
 # (video.usage, usage.vse; 0013). ``kind`` is "vod" for a VOD path (it has a "/" or a file
 # extension), "live" for a stream name, "" for requests that named no video. The month's totals
 # are kept beside them in the same transactions (video.usage for a month reads one row per URL).
-# The indexes by bytes give the reports their order (most first) without sorting.
+# The indexes by bytes and video give the reports their order (most bytes first, ties by video
+# in reverse) by reading them backwards, without sorting.
 usage_videos_daily = Table(
     "usage_videos_daily",
     metadata,
@@ -419,7 +420,7 @@ usage_videos_daily = Table(
     Column("kind", String(8), nullable=False),
     Column("bytes", BigInteger, nullable=False),
     Column("requests", BigInteger, nullable=False),
-    Index("ix_usage_videos_daily_bytes", "application_id", "day", "bytes"),
+    Index("ix_usage_videos_daily_bytes", "application_id", "day", "bytes", "video"),
 )
 
 # ``month``: the day number (days since 1970-01-01) of the month's first day.
@@ -433,7 +434,7 @@ usage_videos_monthly = Table(
     Column("kind", String(8), nullable=False),
     Column("bytes", BigInteger, nullable=False),
     Column("requests", BigInteger, nullable=False),
-    Index("ix_usage_videos_monthly_bytes", "application_id", "month", "bytes"),
+    Index("ix_usage_videos_monthly_bytes", "application_id", "month", "bytes", "video"),
 )
 
 # The same per account, day and server (video.servers for all of an account's applications) and

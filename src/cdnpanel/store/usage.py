@@ -556,7 +556,7 @@ class UsageStore:
                 conn.execute(
                     select(t.c.video, t.c.kind, t.c.bytes, t.c.requests)
                     .where(*where)
-                    .order_by(t.c.bytes.desc(), t.c.video)
+                    .order_by(t.c.bytes.desc(), t.c.video.desc())  # the index, backwards
                     .limit(limit)
                     .offset(offset)
                 ).all()

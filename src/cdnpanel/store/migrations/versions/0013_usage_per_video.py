@@ -33,7 +33,7 @@ def upgrade() -> None:
             sa.Column("bytes", sa.BigInteger(), nullable=False),
             sa.Column("requests", sa.BigInteger(), nullable=False),
         )
-        op.create_index(f"ix_{table}_bytes", table, ["application_id", period, "bytes"])
+        op.create_index(f"ix_{table}_bytes", table, ["application_id", period, "bytes", "video"])
 
 
 def downgrade() -> None:
