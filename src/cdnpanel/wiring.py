@@ -19,6 +19,7 @@ from cdnpanel.services._clock import Clock, SystemTokens, TokenSource
 from cdnpanel.services.accounts import AccountService
 from cdnpanel.services.applications import ApplicationService
 from cdnpanel.services.authentication import Authenticator
+from cdnpanel.services.history import HistoryService
 from cdnpanel.services.origins import OriginService
 from cdnpanel.services.reconcile import Reconciler
 from cdnpanel.services.replays import Replays
@@ -32,6 +33,7 @@ from cdnpanel.store.accounts import AccountStore
 from cdnpanel.store.applications import ApplicationStore
 from cdnpanel.store.attempts import AttemptLog
 from cdnpanel.store.database import Database
+from cdnpanel.store.history import ViewerHistory
 from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.nonces import NonceStore
@@ -51,6 +53,7 @@ class Services:
     db: Database
     accounts: AccountService
     applications: ApplicationService
+    history: HistoryService
     authenticator: Authenticator
     replays: Replays
     origins: OriginService
@@ -68,6 +71,7 @@ class Services:
         """The narrow set of services commands are given."""
         return CommandServices(
             applications=self.applications,
+            history=self.history,
             streams=self.streams,
             stream_users=self.stream_users,
             tickets=self.tickets,
@@ -154,6 +158,7 @@ def build_services(
         db=db,
         accounts=AccountService(AccountStore(db), keys, clock=clock, tokens=tokens),
         applications=ApplicationService(applications, clock=clock),
+        history=HistoryService(ViewerHistory(db), origins, clock=clock),
         authenticator=authenticator,
         replays=Replays(
             authenticator,

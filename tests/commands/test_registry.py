@@ -149,7 +149,9 @@ def test_a_read_runs_in_place_without_waiting() -> None:
 
 
 def test_a_command_declares_only_services_that_exist() -> None:
-    with pytest.raises(ValueError, match=r"no service store \(applications, stream_users, streams"):
+    with pytest.raises(
+        ValueError, match=r"no service store \(applications, history, stream_users, streams"
+    ):
         command("test.store", params=Params, summary="t", uses=("store",))(servers.handler)
 
 
@@ -190,7 +192,9 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "usage.vse": {"app": "demo-origin"},
     "video.cdnlong": {"app": "demo-origin"},
     "vsn.viewercount": {"app": "demo-origin", "url": "cam1"},
+    "vsn.viewerhistorybyname": {"app": "demo-origin", "url": "cam1"},
     "viewer.livedetailed": {"app": "demo-origin", "url": "cam1"},
+    "viewer.live": {"app": "demo-origin"},
     "stream.active": {},
     "sevu.status": {"key": "<ticket>"},
     "sevu.errorcount": {},

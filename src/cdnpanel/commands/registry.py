@@ -35,6 +35,7 @@ from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 if TYPE_CHECKING:
     from cdnpanel.services.applications import ApplicationService
     from cdnpanel.services.authentication import Caller
+    from cdnpanel.services.history import HistoryService
     from cdnpanel.services.stream_users import StreamUserService
     from cdnpanel.services.streams import StreamRegistry
     from cdnpanel.services.tickets import TicketService
@@ -76,6 +77,7 @@ class CommandServices:
     ones it declares (``uses``): see ``only``."""
 
     applications: ApplicationService
+    history: HistoryService
     streams: StreamRegistry
     stream_users: StreamUserService
     tickets: TicketService

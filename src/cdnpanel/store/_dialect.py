@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table
+from sqlalchemy import Table, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -35,3 +35,15 @@ def insert_or_set(db: Database, table: Table, *, key: Sequence[str], set_: Seque
     return insert.on_conflict_do_update(
         index_elements=list(key), set_={name: insert.excluded[name] for name in set_}
     )
+
+
+def insert_or_add_keep_max(
+    db: Database, table: Table, *, key: Sequence[str], add: Sequence[str], keep_max: Sequence[str]
+) -> Insert:
+    """``insert_or_add``, and the ``keep_max`` columns set to the larger of the two values."""
+    insert = _insert(db, table)
+    set_ = {name: table.c[name] + insert.excluded[name] for name in add}
+    for name in keep_max:
+        new, old = insert.excluded[name], table.c[name]
+        set_[name] = case((new > old, new), else_=old)
+    return insert.on_conflict_do_update(index_elements=list(key), set_=set_)

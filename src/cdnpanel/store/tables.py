@@ -24,6 +24,7 @@ __all__ = [
     "applications",
     "attempt_counts",
     "edge_origins",
+    "history_samples",
     "ingested_files",
     "installation_keys",
     "metadata",
@@ -43,7 +44,12 @@ __all__ = [
     "usage_videos_daily",
     "usage_videos_monthly",
     "viewer_counts",
+    "viewer_days",
+    "viewer_hours",
+    "viewer_minutes",
+    "viewer_server_minutes",
     "viewer_sessions",
+    "viewer_uniques",
 ]
 
 metadata = MetaData(
@@ -251,6 +257,84 @@ viewer_counts = Table(
     Column("inst", String(100), primary_key=True),
     Column("rtmp", Integer, nullable=False, server_default="0"),
     Column("hls", Integer, nullable=False, server_default="0"),
+)
+
+# Viewer history (issue 17, 0014), sampled once a minute from the live sessions. Paths are
+# stream names or VOD paths; "" stands for the whole application. ``minute``, ``hour`` and
+# ``day`` are Unix times of their start (UTC). Kept: minutes 14 days, hours and days 13 months.
+# WITHOUT ROWID on SQLite: a series (vsn.viewerhistorybyname) reads one range of the key.
+# Concurrent viewers per minute and application and path (all servers and protocols together),
+# and the same split by server (the origin or edge they watched on) and protocol.
+viewer_minutes = Table(
+    "viewer_minutes",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("viewers", Integer, nullable=False),
+    Index("ix_viewer_minutes_minute", "minute"),
+    sqlite_with_rowid=False,
+)
+
+viewer_server_minutes = Table(
+    "viewer_server_minutes",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("origin_id", Integer, primary_key=True),
+    Column("protocol", String(8), primary_key=True),
+    Column("viewers", Integer, nullable=False),
+    Index("ix_viewer_server_minutes_minute", "minute"),
+    sqlite_with_rowid=False,
+)
+
+# Per application and path (all servers and protocols) per hour and per day: the peak of the
+# minute samples' totals, viewer-minutes (the sum of them), and (days) unique viewers: a ticket,
+# else the viewer's address and user agent (RTMP: its address).
+viewer_hours = Table(
+    "viewer_hours",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("peak", Integer, nullable=False),
+    Column("viewer_minutes", BigInteger, nullable=False),
+    Index("ix_viewer_hours_hour", "hour"),
+    sqlite_with_rowid=False,
+)
+
+viewer_days = Table(
+    "viewer_days",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("peak", Integer, nullable=False),
+    Column("viewer_minutes", BigInteger, nullable=False),
+    Column("uniques", Integer, nullable=False, server_default="0"),
+    Index("ix_viewer_days_day", "day"),
+    sqlite_with_rowid=False,
+)
+
+# Who was seen on each day (today's and yesterday's only), to count unique viewers once.
+viewer_uniques = Table(
+    "viewer_uniques",
+    metadata,
+    Column("application_id", Integer, ForeignKey("applications.id"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("who", LargeBinary(16), primary_key=True),
+    Index("ix_viewer_uniques_day", "day"),
+    sqlite_with_rowid=False,
+)
+
+# The minutes sampled: one process of one node samples each minute (the first to claim it).
+history_samples = Table(
+    "history_samples",
+    metadata,
+    Column("minute", BigInteger, primary_key=True, autoincrement=False),
+    Column("sessions", Integer, nullable=False),
 )
 
 # One row per accepted signed request, kept until its timestamp leaves the window. The signed

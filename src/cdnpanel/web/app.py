@@ -32,6 +32,10 @@ log = logging.getLogger("cdnpanel.web")
 NONCE_SWEEP_SECONDS = 30.0
 SESSION_SWEEP_SECONDS = 1.0
 ATTEMPT_SWEEP_SECONDS = 60.0
+HISTORY_SWEEP_SECONDS = 60.0
+# A minute's sample is taken within this many seconds of its start (by whichever process
+# claims it first).
+HISTORY_SAMPLE_SECONDS = 5.0
 
 
 def _json_http_error(request: Request, exc: Exception) -> Response:
@@ -88,12 +92,19 @@ def create_app(
                     ATTEMPT_SWEEP_SECONDS,
                     services.tickets.expire_attempts_step,
                 ),
+                (
+                    "deleting viewer history past its retention",
+                    HISTORY_SWEEP_SECONDS,
+                    services.history.expire_step,
+                ),
             ]
             for what, every, step in steps:
                 tasks.start_soon(_run_steps, every, what, step, services.db.run)
             # Network calls: in a thread.
             jobs: list[tuple[str, float, Callable[[], Any]]] = [
                 ("reconciling origins", settings.reconcile_interval, services.reconciler.run_once),
+                # Reads every live session: in a thread, not on the event loop.
+                ("sampling viewer history", HISTORY_SAMPLE_SECONDS, services.history.sample_once),
             ]
             for what, every, job in jobs:
                 tasks.start_soon(_every, every, what, job)
