@@ -110,6 +110,26 @@ class VsnCommands(_Commands[R]):
             "vsn.viewercount", {"app": app, "url": url if isinstance(url, str) else list(url)}
         )
 
+    def viewerhistorybyname(
+        self,
+        app: AppRef,
+        url: str,
+        *,
+        resolution: str | None = None,
+        starttime: int | str | None = None,
+        endtime: int | str | None = None,
+        server: str | None = None,
+    ) -> R:
+        """Viewers of a stream or VOD path (``"_root_"``: the whole application) over time:
+        ``data`` has a point per ``minute`` (the default), ``hour`` or ``day``, with ``peak``
+        and ``viewer_minutes`` (days: ``unique_viewers`` too). ``server``: on one origin or
+        edge (minutes only)."""
+        return self._call(
+            "vsn.viewerhistorybyname",
+            {"app": app, "url": url}
+            | _given(resolution=resolution, starttime=starttime, endtime=endtime, server=server),
+        )
+
 
 class ViewerCommands(_Commands[R]):
     def livedetailed(self, app: AppRef, url: str) -> R:
@@ -117,6 +137,11 @@ class ViewerCommands(_Commands[R]):
         server (``servers``), location label (``locations``) and protocol (``rtmp``, ``hls``);
         ``viewer_count`` is the total, the same as ``vsn.viewercount``'s."""
         return self._call("viewer.livedetailed", {"app": app, "url": url})
+
+    def live(self, app: AppRef) -> R:
+        """Every stream and VOD path of the application watched or published now, with its
+        viewers (``rtmp``, ``hls``, ``viewer_count``), most watched first."""
+        return self._call("viewer.live", {"app": app})
 
 
 class StreamCommands(_Commands[R]):

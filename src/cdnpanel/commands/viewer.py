@@ -65,4 +65,43 @@ def _most_first(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: (-e["viewer_count"], str(e.get("server", e["location"]))))
 
 
-COMMANDS = (livedetailed,)
+class LiveParams(Params):
+    app: AppRef
+
+
+@command(
+    "viewer.live",
+    params=LiveParams,
+    summary="Every stream and VOD path of an application watched or published now, with its "
+    "viewers.",
+    uses=("applications", "viewers", "streams"),
+    reads=True,
+)
+def live(context: CommandContext, params: LiveParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    (app,) = services.applications.resolve(account_id, [params.app])
+    watched = services.viewers.watched(app)
+    published = {s.stream.name for s in services.streams.active(account_id, applications=[app])}
+    rows: list[dict[str, Any]] = [
+        {
+            "url": url,
+            "live": url in published,
+            "viewer_count": sum(watched.get(url, (0, 0))),
+            RTMP: watched.get(url, (0, 0))[0],
+            HLS: watched.get(url, (0, 0))[1],
+        }
+        for url in set(watched) | published
+    ]
+    rows.sort(key=lambda r: (-r["viewer_count"], r["url"]))
+    return Answer(
+        "Found Live Viewers" if rows else "No Live Viewers",
+        {
+            "app": app.name,
+            "viewer_count": sum(r["viewer_count"] for r in rows),
+            "data": rows,
+        },
+    )
+
+
+COMMANDS = (livedetailed, live)

@@ -348,6 +348,10 @@ class ViewerService:
         """Viewers now of each path of the application (None: the whole application)."""
         return self._viewers.count(application.id, paths)
 
+    def watched(self, application: Application) -> dict[str, tuple[int, int]]:
+        """Every path of the application watched now: its (RTMP, HLS) viewers."""
+        return {path: (rtmp, hls) for path, rtmp, hls in self._viewers.paths(application.id)}
+
     def by_server(self, application: Application, path: str | None) -> list[ViewersOn]:
         """Viewers now of a path (None: the whole application) per server and protocol."""
         return self._viewers.by_server(application.id, path)

@@ -277,6 +277,19 @@ class ViewerStore:
         found = {StreamKey(a, i, p): max(0, int(n)) for a, i, p, n in rows}
         return {key: found.get(key, 0) for key in keys}
 
+    def paths(self, application_id: int) -> list[tuple[str, int, int]]:
+        """(path, RTMP viewers, HLS viewers) of every path of the application watched now, all
+        instances together, from the counters."""
+        c = viewer_counts
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(c.c.path, func.sum(c.c.rtmp), func.sum(c.c.hls))
+                .where(c.c.application_id == application_id)
+                .group_by(c.c.path)
+            ).all()
+        found = [(str(p), max(0, int(r or 0)), max(0, int(h or 0))) for p, r, h in rows]
+        return [row for row in found if row[1] or row[2]]
+
     def by_server(self, application_id: int, path: str | None = None) -> list[ViewersOn]:
         """Viewers now of one path (None: the whole application) per server and protocol,
         the sessions the counters count (the same total as ``count``), most first."""
