@@ -4,6 +4,7 @@ services decide on them, commands shape them into answers). No I/O, no SQL."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ __all__ = [
     "NewTicket",
     "Nonce",
     "Origin",
+    "Rate",
     "SessionRequest",
     "Stream",
     "StreamKey",
@@ -429,6 +431,16 @@ class ServerDay:
     server: str  # the server's short code
     bytes_sent: int
     requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """An account's price for one usage type: ``price`` (exact) per ``per`` of it (``GB``,
+    ``1000`` requests, an ``hour``)."""
+
+    type: str
+    per: str
+    price: Decimal
 
 
 @dataclass(frozen=True, slots=True)

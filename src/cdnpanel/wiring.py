@@ -19,6 +19,7 @@ from cdnpanel.services._clock import Clock, SystemTokens, TokenSource
 from cdnpanel.services.accounts import AccountService
 from cdnpanel.services.applications import ApplicationService
 from cdnpanel.services.authentication import Authenticator
+from cdnpanel.services.charges import ChargeService
 from cdnpanel.services.history import HistoryService
 from cdnpanel.services.origins import OriginService
 from cdnpanel.services.reconcile import Reconciler
@@ -38,6 +39,7 @@ from cdnpanel.store.keys import KeyStore
 from cdnpanel.store.migrate import upgrade
 from cdnpanel.store.nonces import NonceStore
 from cdnpanel.store.origins import OriginStore
+from cdnpanel.store.rates import RateStore
 from cdnpanel.store.stream_users import StreamUserStore
 from cdnpanel.store.streams import StreamStore
 from cdnpanel.store.tickets import TicketStore
@@ -53,6 +55,7 @@ class Services:
     db: Database
     accounts: AccountService
     applications: ApplicationService
+    charges: ChargeService
     history: HistoryService
     authenticator: Authenticator
     replays: Replays
@@ -71,6 +74,7 @@ class Services:
         """The narrow set of services commands are given."""
         return CommandServices(
             applications=self.applications,
+            charges=self.charges,
             history=self.history,
             streams=self.streams,
             stream_users=self.stream_users,
@@ -158,6 +162,7 @@ def build_services(
         db=db,
         accounts=AccountService(AccountStore(db), keys, clock=clock, tokens=tokens),
         applications=ApplicationService(applications, clock=clock),
+        charges=ChargeService(RateStore(db), clock=clock),
         history=HistoryService(ViewerHistory(db), origins, clock=clock),
         authenticator=authenticator,
         replays=Replays(

@@ -248,3 +248,37 @@ def test_listings_have_header_rows(cdnpanel: Callable[..., tuple[int, str, str]]
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +- +active +web$", row), row
     assert cdnpanel("account", "list")[1].splitlines()[0].split() == ["CDN", "CREATED", "NAME"]
     assert cdnpanel("app", "list", "--cdn", "158")[1].splitlines()[0].startswith("ID  ")
+
+
+def test_rate_set_list_remove(cdnpanel: Callable[..., tuple[int, str, str]]) -> None:
+    assert cdnpanel("account", "create", "--name", "Acme", "--cdn", "158")[0] == 0
+    code, out, _ = cdnpanel(
+        "rate", "set", "--cdn", "158", "--type", "edge-bandwidth", "--per", "GB",
+        "--price", "0.020", "--currency", "EUR",
+    )  # fmt: skip
+    assert code == 0 and out.strip() == "edge-bandwidth for cdn 158: 0.02 EUR per GB"
+    code, out, _ = cdnpanel(
+        "rate", "set", "--cdn", "158", "--type", "edge-requests", "--per", "1M", "--price", "100",
+        "--json",
+    )  # fmt: skip
+    assert json.loads(out) == {
+        "cdn": 158, "type": "edge-requests", "per": "1M", "price": "100", "currency": "EUR"
+    }  # fmt: skip
+    code, out, _ = cdnpanel("rate", "list", "--cdn", "158", "--json")
+    assert [(r["type"], r["price"]) for r in json.loads(out)["rates"]] == [
+        ("edge-bandwidth", "0.02"),
+        ("edge-requests", "100"),
+    ]
+    code, _out, err = cdnpanel(
+        "rate", "set", "--cdn", "158", "--type", "total-requests", "--per", "1", "--price", "1"
+    )
+    assert code == 1 and "charge the same usage twice" in err
+    code, _out, err = cdnpanel(
+        "rate", "set", "--cdn", "158", "--type", "edge-bandwidth", "--per", "GB", "--price", "-2"
+    )
+    assert code == 1 and "price" in err and "Traceback" not in err
+    assert cdnpanel("rate", "remove", "--cdn", "158", "--type", "edge-requests")[0] == 0
+    code, _out, err = cdnpanel("rate", "remove", "--cdn", "158", "--type", "edge-requests")
+    assert code == 1 and "not found" in err
+    code, out, _ = cdnpanel("rate", "list", "--cdn", "158")
+    assert "edge-bandwidth" in out and "edge-requests" not in out

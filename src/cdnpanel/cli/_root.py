@@ -46,6 +46,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "cdnpanel.cli.origins:origin",
         "Origins: the media servers (nginx-rtmp) that ingest and serve streams.",
     ),
+    "rate": (
+        "cdnpanel.cli.usage:rate",
+        "Prices per usage type, per account: what usage.data charges.",
+    ),
     "serve": (
         "cdnpanel.cli.serve:serve",
         "Run the API server (the schema is created or upgraded first).",

@@ -23,13 +23,15 @@ from rich.progress import (
 
 from cdnpanel.cli._context import CliState, pass_state, print_json, print_json_line, print_table
 from cdnpanel.cli.accounts import json_option, when
-from cdnpanel.errors import InvalidParameter
+from cdnpanel.errors import InvalidParameter, NotFound
 from cdnpanel.ingest.formats import FORMATS
 from cdnpanel.ingest.job import IngestJob, IngestReport
+from cdnpanel.records import Rate
+from cdnpanel.services.charges import USAGE_TYPES
 from cdnpanel.services.usage import METERS, ROLES, Period, day_of, parse_day
 from cdnpanel.store.usage import Server
 
-__all__ = ["ingest", "meter", "server", "usage"]
+__all__ = ["ingest", "meter", "rate", "server", "usage"]
 
 
 def _server_json(s: Server) -> dict[str, object]:
@@ -328,6 +330,90 @@ def meter_types(as_json: bool) -> None:
         ["TYPE", "KIND", "UNIT", "DESCRIPTION"],
         [(m.name, m.kind, m.unit, m.description) for m in METERS.values()],
     )
+
+
+# -- rates (usage.data's charges) -------------------------------------------------------------
+
+
+@click.group()
+def rate() -> None:
+    """Prices per usage type, per account: what usage.data charges."""
+
+
+def _rate_json(r: Rate, currency: str) -> dict[str, object]:
+    return {"type": r.type, "per": r.per, "price": str(r.price), "currency": currency}
+
+
+@rate.command("set")
+@click.option("--cdn", type=int, required=True, help="The account's CDN id.")
+@click.option(
+    "--type",
+    "usage_type",
+    type=click.Choice(list(USAGE_TYPES)),
+    required=True,
+    help="The usage type (a usage.summary row).",
+)
+@click.option(
+    "--per",
+    required=True,
+    help="The unit priced: B, KB, MB, GB, TB or PB (bytes); hour (CPU); 1, 1000, 1K, 1M (counts).",
+)
+@click.option("--price", required=True, help="The price per unit, e.g. 0.02 (6 decimals at most).")
+@click.option(
+    "--currency", help="The account's currency, 3 letters (default USD); for all its rates."
+)
+@json_option
+@pass_state
+def rate_set(
+    state: CliState,
+    cdn: int,
+    usage_type: str,
+    per: str,
+    price: str,
+    currency: str | None,
+    as_json: bool,
+) -> None:
+    """Set an account's price for a usage type (replacing its earlier one)."""
+    account = state.services.accounts.get_account(cdn)
+    charges = state.services.charges
+    found = charges.set_rate(account.id, usage_type, per=per, price=price, currency=currency)
+    money = charges.currency(account.id)
+    if as_json:
+        print_json({"cdn": cdn, **_rate_json(found, money)})
+        return
+    click.echo(f"{found.type} for cdn {cdn}: {found.price:f} {money} per {found.per}")
+
+
+@rate.command("list")
+@click.option("--cdn", type=int, required=True, help="The account's CDN id.")
+@json_option
+@pass_state
+def rate_list(state: CliState, cdn: int, as_json: bool) -> None:
+    """List an account's rates."""
+    account = state.services.accounts.get_account(cdn)
+    charges = state.services.charges
+    money = charges.currency(account.id)
+    found = charges.rates(account.id)
+    if as_json:
+        print_json({"cdn": cdn, "currency": money, "rates": [_rate_json(r, money) for r in found]})
+        return
+    print_table(["TYPE", "PRICE", "PER"], [(r.type, f"{r.price:f} {money}", r.per) for r in found])
+
+
+@rate.command("remove")
+@click.option("--cdn", type=int, required=True, help="The account's CDN id.")
+@click.option("--type", "usage_type", type=click.Choice(list(USAGE_TYPES)), required=True)
+@json_option
+@pass_state
+def rate_remove(state: CliState, cdn: int, usage_type: str, as_json: bool) -> None:
+    """Remove an account's rate for a usage type (usage.data then charges nothing for it)."""
+    account = state.services.accounts.get_account(cdn)
+    if not state.services.charges.remove_rate(account.id, usage_type):
+        raise NotFound("rate", usage_type, scope=f"for cdn {cdn}")
+    if as_json:
+        print_json({"cdn": cdn, "type": usage_type, "removed": True})
+        return
+    click.echo(f"{usage_type} for cdn {cdn}: rate removed")
 
 
 # -- reports for operators ---------------------------------------------------------------------

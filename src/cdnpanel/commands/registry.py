@@ -35,6 +35,7 @@ from cdnpanel.errors import InvalidParameter, MissingFields, UnknownCommand
 if TYPE_CHECKING:
     from cdnpanel.services.applications import ApplicationService
     from cdnpanel.services.authentication import Caller
+    from cdnpanel.services.charges import ChargeService
     from cdnpanel.services.history import HistoryService
     from cdnpanel.services.stream_users import StreamUserService
     from cdnpanel.services.streams import StreamRegistry
@@ -77,6 +78,7 @@ class CommandServices:
     ones it declares (``uses``): see ``only``."""
 
     applications: ApplicationService
+    charges: ChargeService
     history: HistoryService
     streams: StreamRegistry
     stream_users: StreamUserService

@@ -23,12 +23,14 @@ __all__ = [
     "api_keys",
     "applications",
     "attempt_counts",
+    "billing_accounts",
     "edge_origins",
     "history_samples",
     "ingested_files",
     "installation_keys",
     "metadata",
     "origins",
+    "rates",
     "request_nonces",
     "servers",
     "stream_locks",
@@ -519,6 +521,27 @@ usage_videos_monthly = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("requests", BigInteger, nullable=False),
     Index("ix_usage_videos_monthly_bytes", "application_id", "month", "bytes", "video"),
+)
+
+# Charges (0015): the currency an account's rates are in (USD without a row), and its price per
+# usage type: ``per`` is the unit priced (``GB``, ``1000``, ``hour``), ``price`` the decimal
+# text, kept exact (money is never a float in the store).
+billing_accounts = Table(
+    "billing_accounts",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+rates = Table(
+    "rates",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("type", String(40), primary_key=True),
+    Column("per", String(16), nullable=False),
+    Column("price", String(32), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 # The same per account, day and server (video.servers for all of an account's applications) and
