@@ -150,7 +150,8 @@ def test_a_read_runs_in_place_without_waiting() -> None:
 
 def test_a_command_declares_only_services_that_exist() -> None:
     with pytest.raises(
-        ValueError, match=r"no service store \(applications, history, stream_users, streams"
+        ValueError,
+        match=r"no service store \(applications, charges, history, stream_users, streams",
     ):
         command("test.store", params=Params, summary="t", uses=("store",))(servers.handler)
 
@@ -188,6 +189,7 @@ READ_CALLS: dict[str, dict[str, Any]] = {
     "video.getapps": {},
     "video.servers": {"app": "demo-origin"},
     "usage.summary": {},
+    "usage.data": {},
     "video.usage": {"app": "demo-origin"},
     "usage.vse": {"app": "demo-origin"},
     "video.cdnlong": {"app": "demo-origin"},

@@ -80,6 +80,12 @@ class UsageCommands(_Commands[R]):
         days; by default the current month."""
         return self._call("usage.summary", _given(starttime=starttime))
 
+    def data(self, *, starttime: str | int | None = None) -> R:
+        """``usage.summary``'s month with the account's rates: each row ``[label, usage, rate,
+        cost, estimated usage, estimated cost]`` (cells ``{"v", "f"}``) and a ``Total:`` row;
+        ``cost`` and ``estimated_cost`` in ``currency``."""
+        return self._call("usage.data", _given(starttime=starttime))
+
     def vse(
         self,
         app: AppRef,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from cdnpanel.commands.params import StartTime
 from cdnpanel.commands.registry import Answer, CommandContext, Params, command
 from cdnpanel.commands.video import VideoUsageParams, video_usage_answer
 from cdnpanel.records import UsageSummary
+from cdnpanel.services.charges import USAGE_TYPES, Charged, rounded
+from cdnpanel.services.usage import day_text
 from cdnpanel.store.usage import ROLES
 
 __all__ = ["COMMANDS", "format_bytes", "format_count", "format_hours", "summary_rows"]
@@ -32,6 +35,89 @@ def summary(context: CommandContext, params: SummaryParams) -> Answer:
         "Found Usage Summary Data",
         {"data": {"cols": [["string", "Name"], ["number", "Total"]], "vals": rows}},
     )
+
+
+@command(
+    "usage.data",
+    params=SummaryParams,
+    summary="A month's usage per type with the account's rates, costs, and the estimated usage "
+    "and cost at the month's end.",
+    uses=("usage", "charges"),
+    reads=True,
+)
+def data(context: CommandContext, params: SummaryParams) -> Answer:
+    services = context.services
+    account_id = context.caller.account_id
+    period = services.usage.summary_period(params.starttime)
+    rows = summary_rows(services.usage.summary(account_id, period))
+    used = {label: Decimal(str(cells["v"])) for label, cells in rows}
+    charged, gone = services.charges.charges(
+        account_id, period, {t.name: used[t.label] for t in USAGE_TYPES.values()}
+    )
+    currency = services.charges.currency(account_id)
+    vals: list[list[Any]] = []
+    for (label, usage_cell), item in zip(rows, charged, strict=True):
+        estimate = _quantity(item.type.measure, item.estimated_usage)
+        vals.append(
+            [
+                label,
+                usage_cell,
+                _rate_cell(item, currency),
+                _money(item.cost, currency),
+                estimate,
+                _money(item.estimated_cost, currency),
+            ]
+        )
+    cost = sum((c.cost for c in charged), Decimal(0))
+    estimated = sum((c.estimated_cost for c in charged), Decimal(0))
+    blank = {"v": None, "f": ""}
+    vals.append(
+        ["Total:", blank, blank, _money(cost, currency), blank, _money(estimated, currency)]
+    )
+    return Answer(
+        "Found Usage Data",
+        {
+            "data": {"cols": _DATA_COLUMNS, "vals": vals},
+            "currency": currency,
+            "starttime": day_text(period.first_day),
+            "endtime": day_text(period.last_day),
+            "elapsed": round(gone, 6),
+            "cost": _money(cost, currency),
+            "estimated_cost": _money(estimated, currency),
+        },
+    )
+
+
+_DATA_COLUMNS = [
+    ["string", "Name"],
+    ["number", "Usage"],
+    ["number", "Rate"],
+    ["number", "Cost"],
+    ["number", "Estimated Usage"],
+    ["number", "Estimated Cost"],
+]
+
+
+def _money(value: Decimal, currency: str) -> dict[str, Any]:
+    exact = rounded(value)
+    return {"v": float(exact), "f": f"{rounded(value, 2):,.2f} {currency}"}
+
+
+def _rate_cell(item: Charged, currency: str) -> dict[str, Any]:
+    if item.rate is None:
+        return {"v": None, "f": "no rate"}
+    per = item.rate.per
+    unit = {"bytes": per, "hours": "hour"}.get(item.type.measure, f"{per}")
+    return {"v": float(item.rate.price), "f": f"{item.rate.price:f} {currency} per {unit}"}
+
+
+def _quantity(measure: str, value: Decimal) -> dict[str, Any]:
+    if measure == "bytes":
+        return _bytes(int(value.to_integral_value()))
+    if measure == "hours":
+        hours = float(rounded(value))
+        return {"v": hours, "f": format_hours(hours)}
+    return _count(int(value.to_integral_value()))
 
 
 def summary_rows(usage: UsageSummary) -> list[list[Any]]:
@@ -137,4 +223,4 @@ def vse(context: CommandContext, params: VideoUsageParams) -> Answer:
     return video_usage_answer(app, period, total, videos)
 
 
-COMMANDS = (summary, vse)
+COMMANDS = (summary, data, vse)
