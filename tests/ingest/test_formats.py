@@ -282,3 +282,25 @@ def test_a_hostile_line_is_skipped_and_the_rest_counted(bad: bytes) -> None:
 def test_a_hostile_json_line_is_skipped(record: bytes) -> None:
     totals = FORMATS["json"].parse(record + b"\n")
     assert (totals.lines, totals.skipped, sum(totals.requests.values())) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("per_url", [True, False])
+def test_bytes_per_utc_five_minutes(per_url: bool) -> None:
+    """The 95th percentile's samples: bytes per application and UTC 5-minute bucket, whatever
+    the lines' offsets and formats."""
+    combined = (
+        b'1.2.3.4 - - [20/Nov/2026:10:04:59 +0000] "GET /a/live/c/1.ts HTTP/1.1" 200 10 "-" "-"\n'
+        b'1.2.3.4 - - [20/Nov/2026:15:35:00 +0530] "GET /a/live/c/2.ts HTTP/1.1" 200 20 "-" "-"\n'
+        b'1.2.3.4 - - [20/Nov/2026:10:09:00 +0000] "GET /b/x.mp4 HTTP/1.1" 200 - "-" "-"\n'
+        b'1.2.3.4 - - [20/Nov/2026:10:10:00 +0000] "GET /a/live/c/3.ts HTTP/1.1" 200 40 "-" "-"\n'
+    )
+    ten = (DAY * 1440 + 600) // 5  # 2026-11-20 10:00 UTC
+    expected = {(ten, b"a"): 10, (ten + 1, b"a"): 20, (ten + 1, b"b"): 0, (ten + 2, b"a"): 40}
+    assert FORMATS["combined"].parse(combined, per_url=per_url).buckets == expected
+    rtmp = b'192.0.2.7 [20/Nov/2026:10:07:00 +0000] PLAY "a/live" "cam1" "" - 5 6 "" "" (1s)\n'
+    assert FORMATS["rtmp"].parse(rtmp, per_url=per_url).buckets == {(ten + 1, b"a"): 11}
+    moment = DAY * 86400 + 10 * 3600 + 14 * 60 + 59  # 10:14:59 UTC
+    json_line = (
+        b'{"msec": "%d.250", "request_uri": "/a/live/cam1/4.ts", "bytes_sent": 7}\n' % moment
+    )
+    assert FORMATS["json"].parse(json_line, per_url=per_url).buckets == {(ten + 2, b"a"): 7}

@@ -29,10 +29,20 @@ from urllib.parse import unquote
 
 import orjson
 
-__all__ = ["FORMATS", "MAX_VIDEO", "ChunkTotals", "DayKey", "LogFormat", "detect_format"]
+__all__ = [
+    "BUCKET_MINUTES",
+    "FORMATS",
+    "MAX_VIDEO",
+    "BucketKey",
+    "ChunkTotals",
+    "DayKey",
+    "LogFormat",
+    "detect_format",
+]
 
 Key = tuple[bytes, bytes, bytes, bytes]  # (time to the minute, UTC offset, application, place)
 DayKey = tuple[int, bytes, bytes]  # (UTC day, application, place)
+BucketKey = tuple[int, bytes]  # (UTC 5-minute bucket, application)
 MAX_VIDEO = 512  # the longest video (stream name or VOD path) the per-URL rollups keep
 _MONTHS = {
     name.encode(): number
@@ -53,6 +63,9 @@ class ChunkTotals:
     skipped: int = 0
     requests: Counter[Any] = field(default_factory=Counter)
     bytes: dict[Any, int] = field(default_factory=dict)
+    # Bytes per (UTC 5-minute bucket, application): the 95th percentile's samples. A bucket is
+    # minutes since 1970 // 5.
+    buckets: dict[BucketKey, int] = field(default_factory=dict)
 
     def add(self, other: ChunkTotals) -> None:
         self.lines += other.lines
@@ -60,6 +73,8 @@ class ChunkTotals:
         self.requests.update(other.requests)
         for key, value in other.bytes.items():
             self.bytes[key] = self.bytes.get(key, 0) + value
+        for bucket, value in other.buckets.items():
+            self.buckets[bucket] = self.buckets.get(bucket, 0) + value
 
 
 @dataclass(frozen=True)
@@ -68,8 +83,9 @@ class LogFormat:
     description: str
     parse_places: Callable[[bytes], ChunkTotals]
     parse_apps: Callable[[bytes], ChunkTotals]
-    utc_day: Callable[[bytes, bytes], int | None]
-    """The UTC day (days since 1970-01-01) of a key's minute and offset; None if invalid."""
+    utc_minute: Callable[[bytes, bytes], int | None]
+    """The UTC minute (minutes since 1970-01-01) of a key's minute and offset; None if it is
+    no date."""
     video: Callable[[bytes], str | None]
     """The video (stream name or VOD path) a key's place names; "" for files right under an
     application instance (``/<app>/<inst>/<file>``); None for a place no video can be."""
@@ -83,17 +99,20 @@ class LogFormat:
         return self.parse_places(data) if per_url else self.parse_apps(data)
 
 
-DayOf = Callable[[bytes, bytes], "int | None"]
+MinuteOf = Callable[[bytes, bytes], "int | None"]
+BUCKET_MINUTES = 5  # the 95th percentile's samples: bytes per 5 minutes, as CDNs bill
 
 
-def _totals_no_place(found: list[tuple[bytes, ...]], data: bytes, utc_day: DayOf) -> ChunkTotals:
+def _totals_no_place(
+    found: list[tuple[bytes, ...]], data: bytes, utc_minute: MinuteOf
+) -> ChunkTotals:
     """Totals of ``(minute, offset, app, bytes)`` matches, every place ``b""``: one tight
     loop groups the byte counts per key; counting and summing them is then done in C
     (``len``, ``sum(map(int, ...))``), once per key."""
     grouped: defaultdict[tuple[bytes, bytes, bytes], list[bytes]] = defaultdict(list)
     for minute, offset, app, sent in found:
         grouped[(minute, offset, app)].append(sent)
-    return _folded(grouped, data.count(b"\n"), len(found), utc_day, _no_place)
+    return _folded(grouped, data.count(b"\n"), len(found), utc_minute, _no_place)
 
 
 def _no_place(app: bytes) -> tuple[bytes, bytes]:
@@ -104,48 +123,64 @@ def _folded(
     grouped: dict[tuple[bytes, bytes, bytes], list[bytes]],
     lines: int,
     matched: int,
-    utc_day: DayOf,
+    utc_minute: MinuteOf,
     split: Callable[[bytes], tuple[bytes, bytes]],
 ) -> ChunkTotals:
     """``(minute, offset, X) -> byte counts`` as totals per (UTC day, application, place),
     ``split`` telling the application and place of an X (once per distinct X)."""
     totals = ChunkTotals(lines, max(0, lines - matched))
-    requests, sums = totals.requests, totals.bytes
-    days: dict[tuple[bytes, bytes], int | None] = {}
+    requests, sums, buckets = totals.requests, totals.bytes, totals.buckets
+    moments: dict[tuple[bytes, bytes], tuple[int, int] | None] = {}
     parts: dict[bytes, tuple[bytes, bytes]] = {}
     for (minute, offset, x), values in grouped.items():
         moment = (minute, offset)
-        day = days[moment] if moment in days else days.setdefault(moment, utc_day(*moment))
-        if day is None:
+        when = moments[moment] if moment in moments else _when(moments, moment, utc_minute)
+        if when is None:
             totals.skipped += len(values)
             continue
         split_x = parts.get(x)
         if split_x is None:
             split_x = parts[x] = split(x)
-        key = (day, *split_x)
+        key = (when[0], *split_x)
         try:
             sent = sum(map(int, values))
         except ValueError:  # "-": nothing sent
             sent = sum(int(v) for v in values if v != b"-")
         requests[key] += len(values)
         sums[key] = sums.get(key, 0) + sent
+        bucket = (when[1], split_x[0])
+        buckets[bucket] = buckets.get(bucket, 0) + sent
     return totals
 
 
-def _fold(found: ChunkTotals, utc_day: DayOf) -> ChunkTotals:
+def _when(
+    moments: dict[tuple[bytes, bytes], tuple[int, int] | None],
+    moment: tuple[bytes, bytes],
+    utc_minute: MinuteOf,
+) -> tuple[int, int] | None:
+    """A minute and offset as (UTC day, 5-minute bucket), noted in ``moments``."""
+    minute = utc_minute(*moment)
+    when = None if minute is None else (minute // 1440, minute // BUCKET_MINUTES)
+    moments[moment] = when
+    return when
+
+
+def _fold(found: ChunkTotals, utc_minute: MinuteOf) -> ChunkTotals:
     """Totals per (minute, offset, app, place) as totals per (UTC day, app, place)."""
     folded = ChunkTotals(found.lines, found.skipped)
-    requests, sums = folded.requests, folded.bytes
-    days: dict[tuple[bytes, bytes], int | None] = {}
+    requests, sums, buckets = folded.requests, folded.bytes, folded.buckets
+    moments: dict[tuple[bytes, bytes], tuple[int, int] | None] = {}
     for (minute, offset, app, place), count in found.requests.items():
         moment = (minute, offset)
-        day = days[moment] if moment in days else days.setdefault(moment, utc_day(*moment))
-        if day is None:
+        when = moments[moment] if moment in moments else _when(moments, moment, utc_minute)
+        if when is None:
             folded.skipped += count
             continue
-        key = (day, app, place)
+        key = (when[0], app, place)
+        sent = found.bytes.get((minute, offset, app, place), 0)
         requests[key] += count
-        sums[key] = sums.get(key, 0) + found.bytes.get((minute, offset, app, place), 0)
+        sums[key] = sums.get(key, 0) + sent
+        buckets[(when[1], app)] = buckets.get((when[1], app), 0) + sent
     return folded
 
 
@@ -161,7 +196,7 @@ def _totals_two(found: list[tuple[bytes, ...]], data: bytes, *, places: bool) ->
 
 
 # The regexes are written for Python's engine: the time as runs of ``.`` (checked strictly once
-# per distinct minute, by the format's ``utc_day``) and quoted fields as ``[^"]*`` are each
+# per distinct minute, by the format's ``utc_minute``) and quoted fields as ``[^"]*`` are each
 # about 1.4 times faster than ``\d``, character classes and ``[^"\n]*``. A quoted field never
 # holds a raw ``"`` (nginx writes it as ``\x22``), so a match can run past a line's end only on a
 # damaged line followed by one with ``" NNN `` right after its first quote, which nginx never
@@ -204,14 +239,14 @@ _ISO_MINUTE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
 def _totals_of_directories(
-    found: list[tuple[bytes, ...]], data: bytes, utc_day: DayOf
+    found: list[tuple[bytes, ...]], data: bytes, utc_minute: MinuteOf
 ) -> ChunkTotals:
     """Totals of ``(minute, offset, directory, bytes)`` matches: the directory split into
     the application and the place once per distinct directory, not per line."""
     grouped: defaultdict[tuple[bytes, bytes, bytes], list[bytes]] = defaultdict(list)
     for minute, offset, directory, sent in found:
         grouped[(minute, offset, directory)].append(sent)
-    return _folded(grouped, data.count(b"\n"), len(found), utc_day, _split_directory)
+    return _folded(grouped, data.count(b"\n"), len(found), utc_minute, _split_directory)
 
 
 def _split_directory(directory: bytes) -> tuple[bytes, bytes]:
@@ -224,27 +259,27 @@ def _split_directory(directory: bytes) -> tuple[bytes, bytes]:
 
 
 def _parse_combined(data: bytes) -> ChunkTotals:
-    return _totals_of_directories(_COMBINED_PLACE.findall(data), data, _day_local)
+    return _totals_of_directories(_COMBINED_PLACE.findall(data), data, _minute_local)
 
 
 def _parse_combined_apps(data: bytes) -> ChunkTotals:
-    return _totals_no_place(_COMBINED.findall(data), data, _day_local)
+    return _totals_no_place(_COMBINED.findall(data), data, _minute_local)
 
 
 def _parse_cdnpanel(data: bytes) -> ChunkTotals:
-    return _totals_of_directories(_CDNPANEL_PLACE.findall(data), data, _day_iso)
+    return _totals_of_directories(_CDNPANEL_PLACE.findall(data), data, _minute_iso)
 
 
 def _parse_cdnpanel_apps(data: bytes) -> ChunkTotals:
-    return _totals_no_place(_CDNPANEL.findall(data), data, _day_iso)
+    return _totals_no_place(_CDNPANEL.findall(data), data, _minute_iso)
 
 
 def _parse_rtmp(data: bytes) -> ChunkTotals:
-    return _fold(_totals_two(_RTMP.findall(data), data, places=True), _day_local)
+    return _fold(_totals_two(_RTMP.findall(data), data, places=True), _minute_local)
 
 
 def _parse_rtmp_apps(data: bytes) -> ChunkTotals:
-    return _fold(_totals_two(_RTMP.findall(data), data, places=False), _day_local)
+    return _fold(_totals_two(_RTMP.findall(data), data, places=False), _minute_local)
 
 
 def _video_of_directory(place: bytes) -> str | None:
@@ -283,7 +318,8 @@ def _offset_minutes(offset: bytes) -> int | None:
     return -east if offset[:1] == b"-" else east
 
 
-def _day(year: int, month: int, day: int, hour: int, minute: int, offset: bytes) -> int | None:
+def _minute(year: int, month: int, day: int, hour: int, minute: int, offset: bytes) -> int | None:
+    """Minutes since 1970-01-01 UTC of a local time with its offset; None if no date."""
     east = _offset_minutes(offset)
     if east is None:
         return None
@@ -292,25 +328,25 @@ def _day(year: int, month: int, day: int, hour: int, minute: int, offset: bytes)
         utc = local - timedelta(minutes=east)
     except (ValueError, OverflowError):  # 30/Feb, 25:00 ..., or past the calendar's ends
         return None
-    days = (utc - _EPOCH).days
-    return days if 0 <= days <= _LAST_DAY else None
+    since = utc - _EPOCH
+    return since.days * 1440 + since.seconds // 60 if 0 <= since.days <= _LAST_DAY else None
 
 
-def _day_local(minute: bytes, offset: bytes) -> int | None:
+def _minute_local(minute: bytes, offset: bytes) -> int | None:
     # 22/Nov/2026:23:59
     month = _MONTHS.get(minute[3:6])
     if month is None or not _LOCAL_MINUTE.fullmatch(minute):
         return None
-    return _day(
+    return _minute(
         int(minute[7:11]), month, int(minute[:2]), int(minute[12:14]), int(minute[15:17]), offset
     )
 
 
-def _day_iso(minute: bytes, offset: bytes) -> int | None:
+def _minute_iso(minute: bytes, offset: bytes) -> int | None:
     # 2026-11-23T03:34
     if not _ISO_MINUTE.fullmatch(minute):
         return None
-    return _day(
+    return _minute(
         int(minute[:4]),
         int(minute[5:7]),
         int(minute[8:10]),
@@ -328,11 +364,11 @@ _BYTES_FIELDS = ("bytes_sent", "body_bytes_sent", "bytes")
 
 
 def _parse_json(data: bytes) -> ChunkTotals:
-    return _fold(_parse_json_lines(data, places=True), _day_json)
+    return _fold(_parse_json_lines(data, places=True), _minute_json)
 
 
 def _parse_json_apps(data: bytes) -> ChunkTotals:
-    return _fold(_parse_json_lines(data, places=False), _day_json)
+    return _fold(_parse_json_lines(data, places=False), _minute_json)
 
 
 def _parse_json_lines(data: bytes, *, places: bool) -> ChunkTotals:
@@ -345,8 +381,8 @@ def _parse_json_lines(data: bytes, *, places: bool) -> ChunkTotals:
         if parsed is None:
             totals.skipped += 1
             continue
-        day, app, place, sent = parsed
-        key = (str(day).encode(), b"", app, place if places else b"")
+        minute, app, place, sent = parsed
+        key = (str(minute).encode(), b"", app, place if places else b"")
         totals.requests[key] += 1
         totals.bytes[key] = totals.bytes.get(key, 0) + sent
     return totals
@@ -359,8 +395,8 @@ def _json_line(line: bytes) -> tuple[int, bytes, bytes, int] | None:
         return None
     if not isinstance(record, dict):
         return None
-    day = _json_day(next((record[f] for f in _TIME_FIELDS if f in record), None))
-    if day is None:
+    minute = _json_minute(next((record[f] for f in _TIME_FIELDS if f in record), None))
+    if minute is None:
         return None
     path = next((record[f] for f in _PATH_FIELDS if isinstance(record.get(f), str)), None)
     if path is None and isinstance(record.get("request"), str):
@@ -382,24 +418,26 @@ def _json_line(line: bytes) -> tuple[int, bytes, bytes, int] | None:
         count = 0
     if count >= 10**12:
         return None
-    return day, app, place, count
+    return minute, app, place, count
 
 
-def _json_day(value: object) -> int | None:
+def _json_minute(value: object) -> int | None:
+    """The UTC minute (since 1970) of a JSON record's time; None if it is no date."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
         seconds = float(value)
         if seconds > 1e11:  # milliseconds
             seconds /= 1000
-        day = seconds // 86400
-        return int(day) if 0 <= day <= _LAST_DAY else None
+        if seconds != seconds or not 0 <= seconds // 86400 <= _LAST_DAY:  # NaN, or no date
+            return None
+        return int(seconds // 60)
     if not isinstance(value, str):
         return None
     text = value.strip()
     if text[:1].isdigit() and "/" in text[:3]:  # time_local: 22/Nov/2026:23:59:59 +0000
         key, _, offset = text.partition(" ")
-        return _day_local(key[:17].encode(), offset.encode())
+        return _minute_local(key[:17].encode(), offset.encode())
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -407,10 +445,10 @@ def _json_day(value: object) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
-        days = (moment - _EPOCH).days
+        since = moment - _EPOCH
     except OverflowError:
         return None
-    return days if 0 <= days <= _LAST_DAY else None
+    return since.days * 1440 + since.seconds // 60 if 0 <= since.days <= _LAST_DAY else None
 
 
 def _is_number(text: str) -> bool:
@@ -421,8 +459,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _day_json(minute: bytes, _offset: bytes) -> int | None:
-    return int(minute)  # the JSON parser keys totals by UTC day already
+def _minute_json(minute: bytes, _offset: bytes) -> int | None:
+    return int(minute)  # the JSON parser keys totals by UTC minute already
 
 
 FORMATS: dict[str, LogFormat] = {
@@ -433,7 +471,7 @@ FORMATS: dict[str, LogFormat] = {
             "nginx's predefined combined format ($body_bytes_sent: response headers not counted)",
             _parse_combined,
             _parse_combined_apps,
-            _day_local,
+            _minute_local,
             _video_of_directory,
         ),
         LogFormat(
@@ -441,7 +479,7 @@ FORMATS: dict[str, LogFormat] = {
             "cdnpanel's recommended log_format: ISO 8601 time and $bytes_sent (see docs/usage.md)",
             _parse_cdnpanel,
             _parse_cdnpanel_apps,
-            _day_iso,
+            _minute_iso,
             _video_of_directory,
         ),
         LogFormat(
@@ -449,7 +487,7 @@ FORMATS: dict[str, LogFormat] = {
             "the nginx-rtmp access log (one line per session; bytes received + sent)",
             _parse_rtmp,
             _parse_rtmp_apps,
-            _day_local,
+            _minute_local,
             _video_of_name,
         ),
         LogFormat(
@@ -458,7 +496,7 @@ FORMATS: dict[str, LogFormat] = {
             "request) and bytes (bytes_sent, body_bytes_sent)",
             _parse_json,
             _parse_json_apps,
-            _day_json,
+            _minute_json,
             _video_of_directory,
         ),
     )

@@ -398,7 +398,13 @@ class IngestJob:
                     per_video[1] += count
             row[0] += sent
             row[1] += count
-        return Segment(applications, unattributed, totals.lines, skipped, videos)
+        buckets: dict[tuple[int, int], int] = {}
+        for (bucket, app_name), sent in totals.buckets.items():
+            app = self._application(app_name)
+            if app is not None and sent:
+                key = (app.account_id, bucket)
+                buckets[key] = buckets.get(key, 0) + sent
+        return Segment(applications, unattributed, totals.lines, skipped, videos, buckets)
 
     def _video(self, fmt: LogFormat, place: bytes) -> str:
         key = (fmt.name, place)

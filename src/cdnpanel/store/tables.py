@@ -38,6 +38,7 @@ __all__ = [
     "streams",
     "ticket_attempts",
     "tickets",
+    "usage_account_5min",
     "usage_account_daily",
     "usage_account_server_daily",
     "usage_daily",
@@ -532,6 +533,18 @@ billing_accounts = Table(
     Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
     Column("currency", String(3), nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# Bytes per account, server role and UTC 5-minute bucket (minutes since 1970 // 5), from the
+# logs: the samples of the 95th percentile CDNs bill bandwidth by (usage.data).
+usage_account_5min = Table(
+    "usage_account_5min",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 rates = Table(

@@ -27,6 +27,7 @@ from cdnpanel.store.prepared import Prepared
 from cdnpanel.store.tables import (
     ingested_files,
     servers,
+    usage_account_5min,
     usage_account_daily,
     usage_account_server_daily,
     usage_daily,
@@ -148,6 +149,8 @@ class Segment:
     lines: int
     skipped: int
     videos: dict[AppDayVideo, list[int]] = field(default_factory=dict)  # [bytes, requests]
+    # (account_id, UTC 5-minute bucket) -> bytes: the 95th percentile's samples
+    buckets: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 class _LedgerMoved(Exception):
@@ -184,6 +187,9 @@ class UsageStore:
         )
         self._add_unattributed = insert_or_add(
             db, usage_unattributed, key=("day", "server_id", "app"), add=("bytes", "requests")
+        )
+        self._add_buckets = insert_or_add(
+            db, usage_account_5min, key=("account_id", "bucket", "role"), add=("bytes",)
         )
         self._add_meter = insert_or_add(
             db, usage_meters, key=("account_id", "day", "meter"), add=("value",)
@@ -366,6 +372,14 @@ class UsageStore:
             )
         if segment.videos:
             self._add_videos(conn, segment.videos)
+        if segment.buckets:
+            conn.execute(
+                self._add_buckets,
+                [
+                    {"account_id": a, "bucket": b, "role": server.role, "bytes": sent}
+                    for (a, b), sent in sorted(segment.buckets.items())
+                ],
+            )
         unattributed = sorted(segment.unattributed.items())
         if unattributed:
             conn.execute(
@@ -458,6 +472,24 @@ class UsageStore:
             )
 
     # -- queries -----------------------------------------------------------------------------
+
+    def bucket_bytes(
+        self, account_id: int, *, first: int, last: int, roles: Collection[str]
+    ) -> list[int]:
+        """Bytes of each 5-minute bucket in ``[first, last]`` with traffic, the ``roles``
+        together (buckets without traffic are left out)."""
+        t = usage_account_5min
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(func.sum(t.c.bytes))
+                .where(
+                    t.c.account_id == account_id,
+                    t.c.bucket.between(first, last),
+                    t.c.role.in_(sorted(roles)),
+                )
+                .group_by(t.c.bucket)
+            ).scalars()
+            return [int(n) for n in rows]
 
     def servers_by_day(
         self, application_ids: Collection[int], *, first_day: int, last_day: int

@@ -1,4 +1,6 @@
-"""Charges (issue 17): each account's rates per usage type, and the currency they are in.
+"""Charges (issue 17): each account's rates per usage type, the currency they are in, and
+bytes per account, server role and 5-minute bucket (the 95th percentile's samples; logs
+ingested from this revision on).
 
 Revision ID: 0015
 Revises: 0014
@@ -24,6 +26,14 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
     )
     op.create_table(
+        "usage_account_5min",
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("accounts.id"), primary_key=True),
+        sa.Column("bucket", sa.BigInteger(), primary_key=True),
+        sa.Column("role", sa.String(16), primary_key=True),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "rates",
         sa.Column("account_id", sa.Integer(), sa.ForeignKey("accounts.id"), primary_key=True),
         sa.Column("type", sa.String(40), primary_key=True),
@@ -35,4 +45,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rates")
+    op.drop_table("usage_account_5min")
     op.drop_table("billing_accounts")
