@@ -4,9 +4,14 @@ from ingested logs and meters, against costs worked out here by hand; and settin
 from __future__ import annotations
 
 import calendar
+import json
+import random
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,7 +73,7 @@ def test_a_past_month_costs_what_the_rates_say(call: CallCommand) -> None:
         "Estimated Cost",
     ]
     rows = _by_label(answer)
-    assert list(rows) == [*SEED_001_LABELS, "Total:"]
+    assert list(rows) == [*SEED_001_LABELS, "95th Percentile Bandwidth:", "Total:"]
     # By hand: 2,500,003,018 B at 0.02 per GB; 2 origin requests at 0.5 per 1000; 2 PHP CPU
     # hours at 0.10; the disk's peak, 3 GB, at 0.05 per GB.
     edge = Decimal(EDGE_NOVEMBER) / 10**9 * Decimal("0.02")
@@ -116,8 +121,11 @@ def test_another_account_pays_its_own_rates_only(
     assert answer["currency"] == "USD"
     rows = _by_label(answer)
     assert rows["Edge Bandwidth:"][0]["v"] == 999_999
-    assert all(cells[1] == {"v": None, "f": "no rate"} for label, cells in rows.items() if
-               label != "Total:")  # fmt: skip
+    assert all(
+        cells[1] == {"v": None, "f": "no rate"}
+        for label, cells in rows.items()
+        if label != "Total:"
+    )
     assert answer["cost"] == {"v": 0.0, "f": "0.00 USD"}
     assert priced.services.charges.rates(priced.other.account.id) == []
 
@@ -180,7 +188,8 @@ def test_a_total_and_its_parts_are_never_both_rated(priced: OriginWorld) -> None
 
 
 def test_every_usage_type_is_a_summary_row() -> None:
-    assert [t.label for t in USAGE_TYPES.values()] == SEED_001_LABELS
+    labels = [t.label for t in USAGE_TYPES.values()]
+    assert labels == [*SEED_001_LABELS, "95th Percentile Bandwidth:"]
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=200)
@@ -193,3 +202,91 @@ def test_a_price_is_exact_or_refused(text: str) -> None:
         return
     assert Decimal(0) <= price <= Decimal(1_000_000)
     assert Decimal(str(price)) == price and "E" not in str(price)
+
+
+def _generated_logs(tmp_path: Path, seed: int = 17) -> tuple[list[Path], dict[int, int]]:
+    """Logs of November 2026 in three formats from two edges (combined with local offsets,
+    JSON lines with msec times, nginx-rtmp) and one origin; and the edges' bytes per UTC
+    5-minute bucket, as the test works them out itself."""
+    rng = random.Random(seed)
+    november = calendar.timegm((2026, 11, 1, 0, 0, 0))
+    buckets: dict[int, int] = defaultdict(int)
+    combined, json_lines, rtmp, origin = [], [], [], []
+    for n in range(4000):
+        moment = november + rng.randrange(30 * 86400)
+        sent = rng.choice([rng.randrange(1, 10**6), rng.randrange(10**6, 10**9)])
+        kind = n % 4
+        if kind == 3:  # the origin's own traffic (to the edges): not delivered bandwidth
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(moment))
+            origin.append(
+                f'10.0.0.1 - - [{stamp}] "GET /demo-origin/live/cam1/{n}.ts HTTP/1.1" '
+                f'200 {sent} "-" "nginx"\n'
+            )
+            continue
+        buckets[moment // 300] += sent
+        if kind == 0:
+            offset = rng.choice([0, 330, -300])  # +0000, +0530, -0500
+            local = time.gmtime(moment + offset * 60)
+            sign = "+" if offset >= 0 else "-"
+            zone = f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S ", local) + zone
+            combined.append(
+                f'198.51.100.{n % 200} - - [{stamp}] "GET /demo-origin/live/cam1/'
+                f'{n}.ts HTTP/1.1" 200 {sent} "-" "VLC/3.0.20"\n'
+            )
+        elif kind == 1:
+            record = {
+                "msec": f"{moment}.{n % 1000:03d}",
+                "request_uri": f"/demo-vod/vod/f{n}.mp4/seg.ts",
+                "bytes_sent": sent,
+            }
+            json_lines.append(json.dumps(record) + "\n")
+        else:
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(moment))
+            received = rng.randrange(0, sent + 1)
+            rtmp.append(
+                f'192.0.2.{n % 200} [{stamp}] PLAY "demo-origin/live" "cam1" "" - '
+                f'{received} {sent - received} "" "LNX 9,0,124,2" (1m 4s)\n'
+            )
+    paths = []
+    for name, lines in (
+        ("edge", combined),
+        ("json", json_lines),
+        ("rtmp", rtmp),
+        ("origin", origin),
+    ):
+        path = tmp_path / f"{name}.log"
+        path.write_text("".join(lines), encoding="utf-8")
+        paths.append(path)
+    return paths, dict(buckets)
+
+
+def test_the_95th_percentile_of_generated_logs(
+    origin_world: OriginWorld, tmp_path: Path, call_as: Callable[[Tenant], CallCommand]
+) -> None:
+    world = origin_world
+    world.clock.now = 1_796_900_000.0  # 2026-12-10: November is over
+    services = world.services
+    services.applications.create(world.tenant.account.id, "demo-vod")
+    for server, role in (("E1", "edge"), ("E2", "edge"), ("E3", "cdn"), ("O1", "origin")):
+        services.usage.add_server(server, role)
+    paths, buckets = _generated_logs(tmp_path)
+    for server, path in zip(("E1", "E2", "E3", "O1"), paths, strict=True):
+        with services.usage.ingest_job(server, workers=1) as job:
+            assert job.ingest(str(path)).status == "ingested"
+    samples = 30 * 288
+    ordered = sorted(buckets.values(), reverse=True)
+    assert len(ordered) > samples * 5 // 100  # enough busy buckets for the rate not to be 0
+    expected = Decimal(ordered[samples * 5 // 100] * 8) / 300 / 10**6
+    services.charges.set_rate(
+        world.tenant.account.id, "bandwidth-95th", per="mbps", price="1.5", currency=None
+    )
+    answer = call_as(world.tenant)("usage.data", starttime="2026-11")
+    usage, rate, cost, estimate, _ = _by_label(answer)["95th Percentile Bandwidth:"]
+    assert usage["v"] == float(expected.quantize(Decimal("0.000001")))
+    assert usage["f"] == f"{expected:,.2f} Mbit/s" and estimate == usage
+    assert rate == {"v": 1.5, "f": "1.5 USD per Mbps"}
+    assert cost["v"] == float((expected * Decimal("1.5")).quantize(Decimal("0.000001")))
+    # The other account has no traffic in these logs.
+    other = call_as(world.other)("usage.data", starttime="2026-11")
+    assert _by_label(other)["95th Percentile Bandwidth:"][0] == {"v": 0.0, "f": "0.00 Mbit/s"}

@@ -51,6 +51,10 @@ def data(context: CommandContext, params: SummaryParams) -> Answer:
     period = services.usage.summary_period(params.starttime)
     rows = summary_rows(services.usage.summary(account_id, period))
     used = {label: Decimal(str(cells["v"])) for label, cells in rows}
+    percentile = services.usage.bandwidth_95th(account_id, period)
+    p95 = USAGE_TYPES["bandwidth-95th"]
+    rows.append([p95.label, _quantity(p95.measure, percentile)])
+    used[p95.label] = percentile
     charged, gone = services.charges.charges(
         account_id, period, {t.name: used[t.label] for t in USAGE_TYPES.values()}
     )
@@ -107,7 +111,7 @@ def _rate_cell(item: Charged, currency: str) -> dict[str, Any]:
     if item.rate is None:
         return {"v": None, "f": "no rate"}
     per = item.rate.per
-    unit = {"bytes": per, "hours": "hour"}.get(item.type.measure, f"{per}")
+    unit = {"bytes": per, "hours": "hour", "mbps": "Mbps"}.get(item.type.measure, per)
     return {"v": float(item.rate.price), "f": f"{item.rate.price:f} {currency} per {unit}"}
 
 
@@ -117,6 +121,8 @@ def _quantity(measure: str, value: Decimal) -> dict[str, Any]:
     if measure == "hours":
         hours = float(rounded(value))
         return {"v": hours, "f": format_hours(hours)}
+    if measure == "mbps":
+        return {"v": float(rounded(value)), "f": f"{rounded(value, 2):,.2f} Mbit/s"}
     return _count(int(value.to_integral_value()))
 
 

@@ -1,8 +1,9 @@
 """Charges: an account's rates per usage type, and a period's usage priced (``usage.data``).
 
-The usage types are the rows of ``usage.summary``, each with a unit a rate can be per:
-bandwidth and disk in decimal byte units (``B`` to ``PB``, as bandwidth is billed), CPU in
-hours, and counts per a number of them (``1``, ``1000``, ``1M``...). A total row
+The usage types are the rows of ``usage.summary`` and the month's 95th percentile of 5-minute
+bandwidth, each with a unit a rate can be per: bandwidth and disk in decimal byte units (``B``
+to ``PB``, as bandwidth is billed), the 95th percentile in ``Mbps``, CPU in hours, and counts
+per a number of them (``1``, ``1000``, ``1M``...). A total row
 (``total-bandwidth``, ``total-requests``, ``sql-queries``) may carry a rate instead of its
 parts, never beside one of them: the same bytes would be charged twice.
 
@@ -76,12 +77,14 @@ def _types() -> dict[str, UsageType]:
         UsageType("origin-io-transactions", "Origin I/O Transactions:", "count"),
         UsageType("origin-memory-seconds", "Origin Memory Seconds:", "count"),
         UsageType("origin-disk", "Origin Disk:", "bytes", gauge=True),
+        # Not a usage.summary row: the month's 95th percentile of 5-minute bandwidth.
+        UsageType("bandwidth-95th", "95th Percentile Bandwidth:", "mbps", gauge=True),
     ]
     return {t.name: t for t in found}
 
 
 USAGE_TYPES: dict[str, UsageType] = _types()
-"""In the order of usage.summary's rows."""
+"""In the order of usage.summary's rows, then the 95th percentile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,10 @@ def per_size(usage_type: UsageType, per: str) -> int:
                 "per", f"{usage_type.name} is priced per {', '.join(_BYTE_UNITS)}, not {per!r}"
             )
         return size
+    if usage_type.measure == "mbps":
+        if per.lower() not in ("mbps", "mbit/s"):
+            raise InvalidParameter("per", f"{usage_type.name} is priced per Mbps, not {per!r}")
+        return 1
     if usage_type.measure == "hours":
         if per.lower() != "hour":
             raise InvalidParameter("per", f"{usage_type.name} is priced per hour, not {per!r}")
@@ -152,9 +159,8 @@ class ChargeService:
             )
         per_size(known, per)
         canonical = per.upper() if known.measure == "bytes" else per.strip().upper()
-        rate = Rate(
-            known.name, "hour" if known.measure == "hours" else canonical, parse_price(price)
-        )
+        fixed = {"hours": "hour", "mbps": "Mbps"}.get(known.measure, canonical)
+        rate = Rate(known.name, fixed, parse_price(price))
         if currency is not None and not _CURRENCY.fullmatch(currency):
             raise InvalidParameter("currency", f"a 3-letter code such as USD, not {currency!r}")
         rated = {r.type for r in self._rates.list(account_id)} - {known.name}

@@ -16,10 +16,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from cdnpanel.errors import InvalidParameter, NotFound
 from cdnpanel.freshness import DEFAULT_FRESHNESS, Freshness
+from cdnpanel.ingest.formats import BUCKET_MINUTES
 from cdnpanel.ingest.job import IngestJob, Progress
 from cdnpanel.records import Application, DayTotal, ServerDay, UsageSummary, VideoUsage
 from cdnpanel.services._cache import TtlCache
@@ -37,6 +39,7 @@ __all__ = [
     "VideoPeriod",
 ]
 
+DELIVERY_ROLES = ("edge", "cdn", "videocdn")  # servers whose bytes viewers received
 SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _EPOCH = date(1970, 1, 1)
 _DAYS = 30  # video.servers, and usage.summary from a Unix time
@@ -392,3 +395,24 @@ class UsageService:
             requests={role: roles.get(role, (0, 0))[1] for role in ROLES},
             meters=meters,
         )
+
+    # -- the 95th percentile (usage.data) ---------------------------------------------------
+
+    def bandwidth_95th(self, account_id: int, period: Period) -> Decimal:
+        """The 95th percentile, in Mbit/s, of the account's delivered bandwidth (its edge, cdn
+        and videocdn servers' bytes; origins feed the edges) over the period's 5-minute
+        buckets up to now, as CDNs bill it: every bucket is a sample (none is 0 bytes), the
+        top 5 % are dropped and the highest left is the rate."""
+        first = period.first_day * 1440 // BUCKET_MINUTES
+        end = (period.last_day + 1) * 1440 // BUCKET_MINUTES - 1
+        last = min(end, int(self._clock()) // 60 // BUCKET_MINUTES)
+        if last < first:
+            return Decimal(0)
+        samples = last - first + 1
+        found = self._usage.bucket_bytes(account_id, first=first, last=last, roles=DELIVERY_ROLES)
+        # Sorted, highest first: the rate is sample number floor(5 % of them) (0-based),
+        # the highest once the top 5 % are set aside; a bucket without traffic is 0.
+        drop = samples * 5 // 100
+        ordered = sorted(found, reverse=True)
+        rate_bytes = ordered[drop] if drop < len(ordered) else 0
+        return Decimal(rate_bytes * 8) / (BUCKET_MINUTES * 60) / 10**6
