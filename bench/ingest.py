@@ -108,9 +108,15 @@ def check_totals(url: str, expected: dict[str, Any], *, per_url: bool = True) ->
             "SELECT date(day * 86400, 'unixepoch'), app, sum(bytes), sum(requests) "
             "FROM usage_unattributed GROUP BY 1, 2"
         ).fetchall()
+        (attributed,) = conn.execute("SELECT coalesce(sum(bytes), 0) FROM usage_daily").fetchone()
+        (bucketed,) = conn.execute(
+            "SELECT coalesce(sum(bytes), 0) FROM usage_account_5min"
+        ).fetchone()
     got = {f"{day} {app}": [sent, count] for day, app, sent, count in rows}
     if got != expected["days"]:
         sys.exit(f"totals differ from the generator's:\n{got}\n{expected['days']}")
+    if bucketed != attributed:  # the 95th percentile's samples hold every attributed byte
+        sys.exit(f"5-minute buckets hold {bucketed} bytes, the daily rollups {attributed}")
 
 
 def peak_tree_rss(argv: list[str], cwd: Path) -> tuple[float, float, float]:
