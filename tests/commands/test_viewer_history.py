@@ -8,7 +8,11 @@ import time
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from cdnpanel.errors import InvalidParameter
+from cdnpanel.services.history import RESOLUTIONS
 from cdnpanel.store.history import DAY_RETENTION, MINUTE_RETENTION
 from tests.commands.conftest import CallCommand
 from tests.conftest import OriginWorld, Tenant
@@ -279,3 +283,28 @@ async def test_viewer_live_lists_what_is_watched_and_published(
         {"url": "quiet", "live": True, "viewer_count": 0, "rtmp": 0, "hls": 0},
     ]
     assert call("viewer.live")["code"] == "0006"
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.none() | st.integers(min_value=-(2**40), max_value=2**40),
+    end=st.none() | st.integers(min_value=-(2**40), max_value=2**40),
+    resolution=st.sampled_from(["minute", "hour", "day"]),
+)
+def test_any_period_is_a_bounded_series_or_a_clear_refusal(
+    origin_world: OriginWorld, start: int | None, end: int | None, resolution: str
+) -> None:
+    world = origin_world
+    (app,) = world.services.applications.list_for_account(world.tenant.account.id)
+    step, _default, longest = RESOLUTIONS[resolution]
+    try:
+        series = world.services.history.series(
+            app, "cam1", resolution=resolution, start=start, end=end
+        )
+    except InvalidParameter as refused:
+        assert refused.param in ("starttime", "endtime")
+        return
+    assert 1 <= len(series.viewers) <= longest // step + 1
+    assert series.first % step == 0 and series.last <= world.clock.now
