@@ -167,7 +167,7 @@ def main() -> None:
     app = services.applications.create(account.id, "demo-origin")
     for name in ("origin1.bench", "origin2.bench"):
         services.origins.add(name, control_url="http://127.0.0.1:9")
-        services.origins.assign(app, name) if name == "origin1.bench" else None
+    services.origins.assign(app, "origin1.bench")
     now = int(time.time())
     populate_history(services, app.id, now)
     cases = {

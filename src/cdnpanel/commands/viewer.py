@@ -83,16 +83,12 @@ def live(context: CommandContext, params: LiveParams) -> Answer:
     (app,) = services.applications.resolve(account_id, [params.app])
     watched = services.viewers.watched(app)
     published = {s.stream.name for s in services.streams.active(account_id, applications=[app])}
-    rows: list[dict[str, Any]] = [
-        {
-            "url": url,
-            "live": url in published,
-            "viewer_count": sum(watched.get(url, (0, 0))),
-            RTMP: watched.get(url, (0, 0))[0],
-            HLS: watched.get(url, (0, 0))[1],
-        }
-        for url in set(watched) | published
-    ]
+    rows: list[dict[str, Any]] = []
+    for url in set(watched) | published:
+        rtmp, hls = watched.get(url, (0, 0))
+        rows.append(
+            {"url": url, "live": url in published, "viewer_count": rtmp + hls, RTMP: rtmp, HLS: hls}
+        )
     rows.sort(key=lambda r: (-r["viewer_count"], r["url"]))
     return Answer(
         "Found Live Viewers" if rows else "No Live Viewers",

@@ -158,8 +158,7 @@ class ChargeService:
                 "type", f"unknown usage type {usage_type!r}; one of {', '.join(USAGE_TYPES)}"
             )
         per_size(known, per)
-        canonical = per.upper() if known.measure == "bytes" else per.strip().upper()
-        fixed = {"hours": "hour", "mbps": "Mbps"}.get(known.measure, canonical)
+        fixed = {"hours": "hour", "mbps": "Mbps"}.get(known.measure, per.strip().upper())
         rate = Rate(known.name, fixed, parse_price(price))
         if currency is not None and not _CURRENCY.fullmatch(currency):
             raise InvalidParameter("currency", f"a 3-letter code such as USD, not {currency!r}")

@@ -67,7 +67,8 @@ MINUTE_RETENTION = 14 * 86400
 DAY_RETENTION = 396 * 86400  # 13 months (hours and days)
 _UNIQUES_RETENTION = 2 * 86400  # who was seen: today's and yesterday's
 EXPIRE_CHUNK = 1000
-UNIQUES_CHUNK = 5000  # viewers noted per transaction (and a twentieth as many paths counted)
+UNIQUES_CHUNK = 5000  # viewers noted per transaction
+_RECOUNT_CHUNK = UNIQUES_CHUNK // 20  # paths whose unique viewers are counted per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class ViewerHistory:
         minute = now - now % 60
         day = minute - minute % 86400
         with self._db.write() as conn:
-            if conn.execute(self._claim, {"minute": minute, "sessions": 0}).first() is None:
+            if conn.execute(self._claim, {"minute": minute}).first() is None:
                 return None
             previous = conn.execute(
                 select(func.max(history_samples.c.minute)).where(history_samples.c.minute < minute)
@@ -189,11 +190,6 @@ class ViewerHistory:
                         for (a, p), n in rows
                     ],
                 )
-        conn.execute(
-            update(history_samples)
-            .where(history_samples.c.minute == minute)
-            .values(sessions=sum(totals[k] for k in totals if k[1] == WHOLE_APPLICATION))
-        )
 
     def _add_uniques(self, day: int, seen: set[tuple[int, str, bytes]]) -> None:
         """Note who was seen today and count each path's unique viewers again, in short
@@ -211,9 +207,9 @@ class ViewerHistory:
                 )
         pairs = sorted({(a, p) for a, p, _who in ordered})
         u, d = viewer_uniques, viewer_days
-        for start in range(0, len(pairs), UNIQUES_CHUNK // 20):
+        for start in range(0, len(pairs), _RECOUNT_CHUNK):
             with self._db.write() as conn:
-                for a, p in pairs[start : start + UNIQUES_CHUNK // 20]:
+                for a, p in pairs[start : start + _RECOUNT_CHUNK]:
                     count = conn.execute(
                         select(func.count()).where(
                             u.c.application_id == a, u.c.path == p, u.c.day == day

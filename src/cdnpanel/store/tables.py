@@ -337,7 +337,6 @@ history_samples = Table(
     "history_samples",
     metadata,
     Column("minute", BigInteger, primary_key=True, autoincrement=False),
-    Column("sessions", Integer, nullable=False),
 )
 
 # One row per accepted signed request, kept until its timestamp leaves the window. The signed

@@ -79,7 +79,6 @@ def upgrade() -> None:
     op.create_table(
         "history_samples",
         sa.Column("minute", sa.BigInteger(), primary_key=True, autoincrement=False),
-        sa.Column("sessions", sa.Integer(), nullable=False),
     )
 
 
